@@ -1,0 +1,160 @@
+"""The function catalog: every Lambda of the service, declared once.
+
+CDK (``infra/``) and the local twin (``videogen``) both read this module, so a function added
+here exists in both. It imports nothing from the handlers: reading the catalog never loads
+handler code. ``needs`` states the permissions intent; CDK turns it into IAM grants, the twin
+ignores it, and the infra tests check the grants match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Need = Literal[
+    "tasks:read",  # GetItem on the tasks table
+    "tasks:write",  # Put/Update/Delete on the tasks table (includes the id counter)
+    "tokens:read",
+    "executions:start",
+    "executions:describe",
+    "media:read",  # presigned GETs are signed with the function's own credentials
+    "media:write",
+    "replicate:secret",  # read the Replicate API token from Secrets Manager
+]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    description: str
+    memory_mb: int = 256
+    timeout_s: int = 10
+    kind: Literal["api", "authorizer", "workflow"] = "api"
+    needs: frozenset[Need] = field(default_factory=frozenset)
+    #: The ASL placeholder that receives this function's ARN (workflow functions only).
+    asl_placeholder: str | None = None
+    #: Needs the ffmpeg binary (imageio-ffmpeg) at run time.
+    ffmpeg: bool = False
+    #: API routes served (method, path template with ``{param}``), all behind the authorizer.
+    routes: tuple[tuple[str, str], ...] = ()
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        name="authorizer",
+        handler="service.handlers.authorizer.handler",
+        description="Token authorizer: Authorization: Token <token>",
+        kind="authorizer",
+        needs=frozenset({"tokens:read"}),
+    ),
+    FunctionSpec(
+        name="submit",
+        handler="service.handlers.submit.handler",
+        description="POST routes: validate, record the task, start the workflow",
+        needs=frozenset({"tasks:write", "executions:start"}),
+        routes=(("POST", "/api/transitions/create-and-generate/"), ("POST", "/generate-video")),
+    ),
+    FunctionSpec(
+        name="status",
+        handler="service.handlers.status.handler",
+        description="GET routes: task state from DynamoDB, presigned result URLs",
+        needs=frozenset({"tasks:read", "tasks:write", "executions:describe", "media:read"}),
+        routes=(("GET", "/api/transitions/task-status/{task_id}/"), ("GET", "/video-status/{task_id}")),
+    ),
+    FunctionSpec(
+        name="start_predictions",
+        handler="service.handlers.start_predictions.handler",
+        description="Workflow: create the Replicate predictions",
+        timeout_s=60,
+        kind="workflow",
+        needs=frozenset({"tasks:write", "replicate:secret"}),
+        asl_placeholder="StartPredictionsFunctionArn",
+    ),
+    FunctionSpec(
+        name="poll_predictions",
+        handler="service.handlers.poll_predictions.handler",
+        description="Workflow: poll the predictions, record progress",
+        timeout_s=60,
+        kind="workflow",
+        needs=frozenset({"tasks:write", "replicate:secret"}),
+        asl_placeholder="PollPredictionsFunctionArn",
+    ),
+    FunctionSpec(
+        name="finalize",
+        handler="service.handlers.finalize.handler",
+        description="Workflow: copy the video to S3, thumbnail it, mark SUCCESS",
+        memory_mb=1024,
+        timeout_s=300,
+        kind="workflow",
+        needs=frozenset({"tasks:write", "media:write", "replicate:secret"}),
+        asl_placeholder="FinalizeFunctionArn",
+        ffmpeg=True,
+    ),
+    FunctionSpec(
+        name="fail_task",
+        handler="service.handlers.fail_task.handler",
+        description="Workflow: cancel predictions, mark FAILURE",
+        timeout_s=60,
+        kind="workflow",
+        needs=frozenset({"tasks:write", "replicate:secret"}),
+        asl_placeholder="FailTaskFunctionArn",
+    ),
+)
+
+#: The ASL file, relative to the repository root; CDK and the twin load this one file.
+STATE_MACHINE_DEFINITION = "statemachines/video_generation.asl.json"
+
+
+AUTHORIZER = "authorizer"
+
+
+def function(name: str) -> FunctionSpec:
+    for spec in FUNCTIONS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    partition_key: str
+    ttl_attribute: str | None = None
+
+
+#: The DynamoDB tables (the key names are the adapters' contract).
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec(name="tasks", partition_key="task_id", ttl_attribute="expires_at"),
+    TableSpec(name="tokens", partition_key="token_hash"),
+)
+
+
+@dataclass(frozen=True)
+class WorkflowTiming:
+    """Wait seconds and poll budget: production 5 s x 120 polls; tests shorten them."""
+
+    poll_interval_s: int = 5
+    max_polls: int = 120
+    #: Headroom on top of the poll budget for StartPredictions, Finalize and retries.
+    finalize_margin_s: int = 900
+
+    @property
+    def deadline_s(self) -> int:
+        return self.poll_interval_s * self.max_polls
+
+    @property
+    def execution_timeout_s(self) -> int:
+        return self.deadline_s + self.finalize_margin_s
+
+
+def workflow_substitutions(function_arns: dict[str, str], timing: WorkflowTiming) -> dict[str, str]:
+    """Every ``${Placeholder}`` of the ASL file: function ARNs by catalog name, plus the timing."""
+    values = {spec.asl_placeholder: function_arns[spec.name] for spec in FUNCTIONS if spec.asl_placeholder}
+    values |= {
+        "PollIntervalSeconds": str(timing.poll_interval_s),
+        "MaxPolls": str(timing.max_polls),
+        "DeadlineSeconds": str(timing.deadline_s),
+        "ExecutionTimeoutSeconds": str(timing.execution_timeout_s),
+    }
+    return values

@@ -1,0 +1,67 @@
+"""The allowed values of every enumerated request field, defined once.
+
+Validation (the 422 messages list these), the recipes (prompts per value) and the OpenAPI
+description all read them from here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TransitionType(StrEnum):
+    """How the first image turns into the last; accepted case-insensitively."""
+
+    SMOOTH = "SMOOTH"
+    ENERGETIC = "ENERGETIC"
+    DRAMATIC = "DRAMATIC"
+    DREAMY = "DREAMY"
+    ZOOM = "ZOOM"
+    GLITCH = "GLITCH"
+
+
+class SubtitleStyle(StrEnum):
+    DEFAULT = "default"
+    BOLD = "bold"
+    MINIMAL = "minimal"
+
+
+class SubtitlePosition(StrEnum):
+    BOTTOM = "bottom"
+    MIDDLE = "middle"
+    TOP = "top"
+
+
+class MusicType(StrEnum):
+    AMBIENT = "ambient"
+    UPBEAT = "upbeat"
+    CINEMATIC = "cinematic"
+    DRAMATIC = "dramatic"
+    CALM = "calm"
+
+
+class DreamStyle(StrEnum):
+    """The dream API's styles, spelled as the spec spells them."""
+
+    REALISTIC = "Realistic"
+    ANIMATED = "Animated"
+    CURSED = "Cursed"
+
+
+#: Clip lengths the transition model can render (seconds); anything else is a 422.
+DURATIONS: tuple[int, ...] = (5, 10)
+DEFAULT_DURATION = 5
+
+#: Dream clips are rendered at this length.
+DREAM_DURATION = 5
+
+MAX_PROMPT_CHARS = 2000
+MAX_DREAM_CHARS = 1000
+MAX_SUBTITLES = 50
+MAX_SUBTITLE_CHARS = 200
+
+
+def allowed(values: type[StrEnum] | tuple[int, ...]) -> str:
+    """Human-readable list of allowed values for error messages: ``'a', 'b' or 'c'``."""
+    items = [f"'{v.value}'" if isinstance(v, StrEnum) else str(v) for v in values]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"

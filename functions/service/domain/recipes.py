@@ -1,0 +1,67 @@
+"""Recipes: turn a validated request into the Replicate model calls that produce it.
+
+Model names come from settings, so ops can switch models without code changes; the input
+field names are those of the default models (Kling 1.6: ``start_image``, ``end_image``,
+``prompt``, ``duration``, ``aspect_ratio``).
+"""
+
+from __future__ import annotations
+
+from service.domain.options import DREAM_DURATION, DreamStyle, TransitionType
+from service.models.api import TransitionRequest
+from service.models.domain import GenerationJob, PredictionCall, TaskKind
+
+#: How each transition type is described to the model (the emulator reads the keyword too).
+TRANSITION_PROMPTS: dict[TransitionType, str] = {
+    TransitionType.SMOOTH: "a smooth, seamless transition with gentle camera motion",
+    TransitionType.ENERGETIC: "an energetic, fast-paced transition with dynamic camera moves",
+    TransitionType.DRAMATIC: "a dramatic transition through darkness with cinematic lighting",
+    TransitionType.DREAMY: "a dreamy, soft-focus dissolve with floating, ethereal motion",
+    TransitionType.ZOOM: "a zoom transition pushing in from the first scene into the second",
+    TransitionType.GLITCH: "a glitch transition with digital distortion and pixelation",
+}
+
+#: The dream API's prompt template per style.
+DREAM_PROMPTS: dict[DreamStyle, str] = {
+    DreamStyle.REALISTIC: "Photorealistic cinematic footage of a dream: {dream}. Natural light, 35mm film.",
+    DreamStyle.ANIMATED: "Animated cartoon of a dream: {dream}. Bright colours, smooth hand-drawn animation.",
+    DreamStyle.CURSED: "Cursed, unsettling found footage of a dream: {dream}. Distorted, eerie, VHS glitches.",
+}
+
+NEGATIVE_PROMPT = "blurry, low quality, watermark, text artifacts"
+
+
+def transition_prompt(request: TransitionRequest) -> str:
+    described = TRANSITION_PROMPTS[request.transition_type]
+    user = request.prompt.strip().rstrip(".")
+    return f"{user}. {described.capitalize()}." if user else f"{described.capitalize()}."
+
+
+def transition_job(request: TransitionRequest, model: str) -> GenerationJob:
+    video = PredictionCall(
+        role="video",
+        model=model,
+        input={
+            "start_image": str(request.front_image),
+            "end_image": str(request.tail_image),
+            "prompt": transition_prompt(request),
+            "negative_prompt": NEGATIVE_PROMPT,
+            "duration": request.duration,
+            "aspect_ratio": "16:9",
+        },
+    )
+    return GenerationJob(kind=TaskKind.TRANSITION, duration=request.duration, predictions=[video])
+
+
+def dream_job(dream: str, style: DreamStyle, model: str) -> GenerationJob:
+    video = PredictionCall(
+        role="video",
+        model=model,
+        input={
+            "prompt": DREAM_PROMPTS[style].format(dream=dream.strip()),
+            "negative_prompt": NEGATIVE_PROMPT,
+            "duration": DREAM_DURATION,
+            "aspect_ratio": "16:9",
+        },
+    )
+    return GenerationJob(kind=TaskKind.DREAM, duration=DREAM_DURATION, predictions=[video])

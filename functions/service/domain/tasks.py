@@ -1,0 +1,128 @@
+"""Submitting tasks and reading their state: the API functions' domain logic.
+
+Order of writes on submit (the task id must resolve once returned, and nothing may be orphaned):
+1. allocate the integer ids (a gap if we die here is harmless);
+2. put the task record, PENDING, under the execution ARN the execution *will* have (the ARN is
+   derived from the state machine ARN and our uuid4 name, so it is known before starting);
+3. StartExecution with that name. If it fails, the record is deleted and the client gets an
+   error: no half-written record. If the process dies between 2 and 3, the id was never
+   returned; the record is a PENDING orphan that the status path reports as FAILURE once stale
+   (DescribeExecution says it does not exist) and that TTL removes.
+The reverse order would leave a running execution with no record: an orphaned execution.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from service.adapters.executions import Executions
+from service.adapters.tasks_table import TasksTable
+from service.domain.errors import SubmitError, TaskNotFoundError
+from service.models.domain import GenerationJob, Task, TaskKind, utcnow
+from service.models.workflow import ExecutionInput
+from service.observability import logger
+
+#: The user-facing error for an execution that ended without writing its own result.
+EXECUTION_END_ERRORS: dict[str, str] = {
+    "FAILED": "Video generation failed unexpectedly",
+    "TIMED_OUT": "Video generation timed out",
+    "ABORTED": "Video generation was stopped before it finished",
+    "MISSING": "Video generation never started",
+}
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """How a client addressed a task: the execution name (uuid) behind it."""
+
+    name: str
+
+
+class TaskService:
+    def __init__(
+        self,
+        tasks: TasksTable,
+        executions: Executions,
+        *,
+        stale_after: timedelta,
+        ttl: timedelta,
+    ) -> None:
+        self.tasks = tasks
+        self.executions = executions
+        self.stale_after = stale_after
+        self.ttl = ttl
+
+    # -- submit ---------------------------------------------------------------------------------
+    def submit(self, owner: str, kind: TaskKind, request: dict[str, Any], job: GenerationJob) -> Task:
+        name = str(uuid.uuid4())
+        transition_id, generated_transition_id = self.tasks.allocate_ids(2)
+        now = utcnow()
+        task = Task(
+            task_id=name,
+            execution_arn=self.executions.arn_for(name),
+            owner=owner,
+            kind=kind,
+            request=request,
+            transition_id=transition_id,
+            generated_transition_id=generated_transition_id,
+            created_at=now,
+            updated_at=now,
+            expires_at=int((now + self.ttl).timestamp()),
+        )
+        self.tasks.put_new(task)
+        try:
+            arn = self.executions.start(name, ExecutionInput(task_id=name, job=job).model_dump(mode="json"))
+        except Exception as error:
+            logger.exception("StartExecution failed; removing the task record", extra={"task_id": name})
+            self.tasks.delete(name)
+            raise SubmitError("Could not start video generation, please retry") from error
+        if arn != task.execution_arn:  # would mean arn_for() no longer matches AWS's ARN format
+            logger.error("Execution ARN differs from the derived one", extra={"arn": arn, "derived": task.execution_arn})
+        return task
+
+    # -- read -----------------------------------------------------------------------------------
+    def parse_ref(self, task_id: str) -> TaskRef:
+        """Accept our execution ARN or its bare uuid, nothing else (a foreign ARN is unknown)."""
+        name = self.executions.name_from_arn(task_id) if task_id.startswith("arn:") else task_id
+        if name is None:
+            raise TaskNotFoundError(task_id)
+        try:
+            parsed = uuid.UUID(name)
+        except ValueError as error:
+            raise TaskNotFoundError(task_id) from error
+        if str(parsed) != name.lower():
+            raise TaskNotFoundError(task_id)
+        return TaskRef(name=str(parsed))
+
+    def get(self, owner: str, task_id: str, *, kind: TaskKind | None = None) -> Task:
+        ref = self.parse_ref(task_id)
+        task = self.tasks.get(ref.name)
+        if task is None or task.owner != owner or (kind is not None and task.kind != kind):
+            raise TaskNotFoundError(task_id)
+        if not task.state.terminal and self._is_stale(task, utcnow()):
+            task = self._reconcile(task)
+        return task
+
+    def _is_stale(self, task: Task, now: datetime) -> bool:
+        last_seen = max(task.updated_at, task.checked_at or task.updated_at)
+        return now - last_seen >= self.stale_after
+
+    def _reconcile(self, task: Task) -> Task:
+        """The record has not moved for a while: ask Step Functions whether the execution is alive."""
+        execution = self.executions.describe(task.execution_arn)
+        if execution.status in EXECUTION_END_ERRORS:
+            error = EXECUTION_END_ERRORS[execution.status]
+            logger.warning(
+                "Execution ended without updating its task",
+                extra={"task_id": task.task_id, "status": execution.status, "error": execution.error},
+            )
+            self.tasks.mark_failure(task.task_id, error)
+        elif execution.status == "RUNNING":
+            self.tasks.mark_checked(task.task_id, utcnow())
+            return task
+        # SUCCEEDED with a non-terminal record, or anything else: the record is re-read as truth.
+        fresh = self.tasks.get(task.task_id)
+        return fresh if fresh is not None else task

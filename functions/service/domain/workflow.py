@@ -1,0 +1,145 @@
+"""The workflow's steps, one function per ASL Task state.
+
+Each takes the state input (validated), does one thing, updates the task record and returns the
+next state. Cancellations and record writes are idempotent so a retried step is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from service.adapters import ffmpeg
+from service.adapters.media import MediaStore
+from service.adapters.replicate_gateway import TERMINAL, ReplicateGateway, output_url
+from service.adapters.tasks_table import TasksTable
+from service.domain.errors import USER_SAFE_ERRORS, GenerationError, OutputUnavailable
+from service.domain.progress import PredictionProgress, combine
+from service.models.domain import PredictionRef, TaskResult
+from service.models.workflow import ExecutionInput, FailTaskInput, PredictionsState
+from service.observability import logger
+
+INTERNAL_ERROR = "Video generation failed because of an internal error"
+FAILED_STATUSES = {"failed": "failed", "canceled": "was canceled", "aborted": "was aborted before it started"}
+
+
+class Workflow:
+    def __init__(
+        self,
+        gateway: Callable[[], ReplicateGateway],
+        tasks: TasksTable,
+        media: MediaStore,
+        *,
+        download_timeout: float = 120.0,
+        max_video_bytes: int = 500 * 1024 * 1024,
+    ) -> None:
+        self._gateway = gateway  # built lazily: the token comes from Secrets Manager
+        self.tasks = tasks
+        self.media = media
+        self.download_timeout = download_timeout
+        self.max_video_bytes = max_video_bytes
+
+    @property
+    def replicate(self) -> ReplicateGateway:
+        return self._gateway()
+
+    # -- StartPredictions -----------------------------------------------------------------------
+    def start_predictions(self, state: ExecutionInput) -> PredictionsState:
+        """Create every prediction of the job. A retry after a partial failure creates again:
+        the predictions already made are cancelled by the poll budget or MarkFailed at worst."""
+        predictions = [self.replicate.create(call) for call in state.job.predictions]
+        progress = combine([PredictionProgress(p.status, None) for p in predictions])
+        self.tasks.mark_processing(state.task_id, predictions, progress)
+        logger.info("Predictions started", extra={"task_id": state.task_id, "predictions": [p.id for p in predictions]})
+        return PredictionsState(task_id=state.task_id, duration=state.job.duration, predictions=predictions)
+
+    # -- PollPredictions ------------------------------------------------------------------------
+    def poll_predictions(self, state: PredictionsState) -> PredictionsState:
+        snapshots = {p.id: self.replicate.get(p.id) for p in state.predictions}
+        predictions = [p.model_copy(update={"status": snapshots[p.id].status}) for p in state.predictions]
+        progress = combine([PredictionProgress(s.status, s.fraction) for s in snapshots.values()])
+        next_state = state.model_copy(update={"predictions": predictions, "polls": state.polls + 1})
+
+        failed = [p for p in predictions if p.status in FAILED_STATUSES]
+        if failed:
+            first = failed[0]
+            reason = snapshots[first.id].error or f"the prediction {FAILED_STATUSES[first.status]}"
+            next_state.outcome, next_state.error = "failed", f"{first.model} failed: {reason}"
+        elif all(p.status == "succeeded" for p in predictions):
+            outputs = {p.role: output_url(snapshots[p.id].output) for p in predictions}
+            missing = [role for role, url in outputs.items() if not url]
+            if missing:
+                next_state.outcome = "failed"
+                next_state.error = f"The model returned no {', '.join(missing)} output"
+            else:
+                next_state.outcome, next_state.outputs = "succeeded", {k: v for k, v in outputs.items() if v}
+        self.tasks.mark_processing(state.task_id, predictions, progress)
+        return next_state
+
+    # -- Finalize -------------------------------------------------------------------------------
+    def finalize(self, state: PredictionsState) -> dict[str, str]:
+        """Copy the video into our bucket (Replicate deletes outputs after ~1 h), thumbnail it, SUCCESS."""
+        video_key = f"videos/{state.task_id}.mp4"
+        thumbnail_key = f"thumbnails/{state.task_id}.jpg"
+        with tempfile.TemporaryDirectory(prefix="videogen-") as workdir:
+            video = Path(workdir, "video.mp4")
+            self._download(state.outputs["video"], video)
+            seconds = ffmpeg.video_seconds(str(video))
+            jpeg = Path(workdir, "thumbnail.jpg")
+            ffmpeg.thumbnail(str(video), str(jpeg), at_seconds=min(1.0, seconds / 2))
+            self.media.upload(str(video), video_key, "video/mp4")
+            self.media.upload(str(jpeg), thumbnail_key, "image/jpeg")
+        result = TaskResult(
+            video_key=video_key, thumbnail_key=thumbnail_key, duration=state.duration, video_seconds=seconds
+        )
+        if not self.tasks.mark_success(state.task_id, result):
+            logger.warning("Task was already terminal at Finalize", extra={"task_id": state.task_id})
+        return {"task_id": state.task_id, "state": "SUCCESS"}
+
+    def _download(self, url: str, target: Path) -> None:
+        try:
+            with httpx.stream("GET", url, timeout=self.download_timeout, follow_redirects=True) as response:
+                response.raise_for_status()
+                size = 0
+                with target.open("wb") as out:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        size += len(chunk)
+                        if size > self.max_video_bytes:
+                            raise OutputUnavailable("The model's output video is too large")
+                        out.write(chunk)
+        except httpx.HTTPError as error:
+            raise OutputUnavailable(f"Could not download the model's output video: {error}") from error
+
+    # -- MarkFailed / MarkTimedOut --------------------------------------------------------------
+    def fail_task(self, state: FailTaskInput) -> dict[str, str]:
+        """Cancel whatever still runs, then record FAILURE with a message safe for the owner."""
+        error = self.failure_message(state)
+        for prediction in state.predictions:
+            if prediction.status not in TERMINAL:
+                try:
+                    self.replicate.cancel(prediction.id)
+                except GenerationError:
+                    logger.exception("Could not cancel a prediction", extra={"prediction_id": prediction.id})
+        self.tasks.mark_failure(state.task_id, error)
+        logger.info("Task failed", extra={"task_id": state.task_id, "error": error, "reason": state.reason})
+        return {"task_id": state.task_id, "state": "FAILURE", "error": error}
+
+    @staticmethod
+    def failure_message(state: FailTaskInput) -> str:
+        if state.reason == "timed_out":
+            limit = f" after {state.deadline_seconds} seconds" if state.deadline_seconds else ""
+            return f"Video generation timed out{limit}"
+        if state.error:
+            return state.error
+        if state.failure is not None:
+            if state.failure.Error in USER_SAFE_ERRORS:
+                try:
+                    return str(json.loads(state.failure.Cause).get("errorMessage")) or INTERNAL_ERROR
+                except (ValueError, AttributeError):
+                    return INTERNAL_ERROR
+            logger.error("Workflow step failed", extra={"error": state.failure.Error, "cause": state.failure.Cause})
+        return INTERNAL_ERROR

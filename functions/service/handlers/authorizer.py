@@ -1,0 +1,51 @@
+"""Token authorizer (API Gateway REST, TOKEN type): ``Authorization: Token <token>``.
+
+Unknown or malformed tokens raise ``Unauthorized``, which API Gateway turns into a 401. The
+allow policy covers every route of the stage, because API Gateway caches it per token.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerResponse,
+    APIGatewayAuthorizerTokenEvent,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from service.adapters.tokens_table import TokensTable
+from service.domain.auth import hash_token, token_from_header
+from service.observability import logger
+from service.settings import get_settings
+
+
+@cache
+def _tokens() -> TokensTable:
+    return TokensTable(get_settings().tokens_table)
+
+
+def authorize(header: str | None, method_arn: str) -> dict[str, Any]:
+    token = token_from_header(header)
+    owner = _tokens().owner_of(hash_token(token)) if token else None
+    if owner is None:
+        logger.info("Rejected a missing, malformed or unknown token")
+        raise Exception("Unauthorized")  # the exact message API Gateway maps to 401
+    arn = APIGatewayAuthorizerTokenEvent({"methodArn": method_arn}).parsed_arn
+    policy = APIGatewayAuthorizerResponse(
+        principal_id=owner,
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
+        context={"owner": owner},
+    )
+    policy.allow_all_routes()
+    return policy.asdict()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    auth_event = APIGatewayAuthorizerTokenEvent(event)
+    return authorize(auth_event.get("authorizationToken"), auth_event.method_arn)

@@ -1,0 +1,18 @@
+"""MarkFailed / MarkTimedOut: cancel what still runs, record FAILURE with a clear error."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from service.handlers.workflow_wiring import workflow
+from service.models.workflow import FailTaskInput
+from service.observability import logger, metrics
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = FailTaskInput.model_validate(event)
+    metrics.add_metric(name="TasksTimedOut" if state.reason == "timed_out" else "TasksFailed", unit=MetricUnit.Count, value=1)
+    return workflow().fail_task(state)

@@ -1,0 +1,18 @@
+"""Finalize: copy the video into S3, make its thumbnail, mark the task SUCCESS."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from service.handlers.workflow_wiring import workflow
+from service.models.workflow import PredictionsState
+from service.observability import logger, metrics
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = workflow().finalize(PredictionsState.model_validate(event))
+    metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=1)
+    return result

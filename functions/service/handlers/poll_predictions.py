@@ -1,0 +1,14 @@
+"""PollPredictions: read every prediction once, record progress, say whether they are done."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from service.handlers.workflow_wiring import workflow
+from service.models.workflow import PredictionsState
+from service.observability import logger
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return workflow().poll_predictions(PredictionsState.model_validate(event)).model_dump(mode="json")

@@ -1,0 +1,14 @@
+"""StartPredictions: create the job's Replicate predictions."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from service.handlers.workflow_wiring import workflow
+from service.models.workflow import ExecutionInput
+from service.observability import logger
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return workflow().start_predictions(ExecutionInput.model_validate(event)).model_dump(mode="json")

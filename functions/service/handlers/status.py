@@ -1,0 +1,44 @@
+"""Status function: ``GET /api/transitions/task-status/{task_id}/`` and ``GET /video-status/{task_id}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from service.domain.status import dream_status, transition_status_body
+from service.models.api import VideoStatusResponse
+from service.handlers.http import current_owner, json_response, make_resolver
+from service.handlers.wiring import media_store, task_service
+from service.models.domain import Task, TaskKind
+from service.observability import logger
+from service.settings import get_settings
+
+app = make_resolver()
+
+
+def _presign(key: str) -> str:
+    return media_store().presigned_get(key, get_settings().presign_seconds)
+
+
+def _polling_hint(task: Task) -> dict[str, str]:
+    return {} if task.state.terminal else {"Retry-After": str(get_settings().retry_after_seconds)}
+
+
+@app.get("/api/transitions/task-status/<task_id>/", summary="State of any task (transitions schema)")
+def task_status(task_id: str) -> Response[dict[str, Any]]:
+    task = task_service().get(current_owner(app), task_id)
+    return json_response(200, transition_status_body(task, _presign), headers=_polling_hint(task))
+
+
+@app.get("/video-status/<task_id>", summary="State of a dream task (dream schema)")
+def video_status(task_id: str) -> Response[VideoStatusResponse]:
+    task = task_service().get(current_owner(app), task_id, kind=TaskKind.DREAM)
+    body = dream_status(task, _presign).model_dump(mode="json")
+    return json_response(200, body, headers=_polling_hint(task))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,64 @@
+"""Submit function: ``POST /api/transitions/create-and-generate/`` and ``POST /generate-video``."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from service.domain import recipes
+from service.domain.options import MAX_DREAM_CHARS, DreamStyle
+from service.handlers.http import current_owner, json_response, make_resolver
+from service.handlers.wiring import task_service
+from service.models.api import DreamAccepted, DreamQuery, TransitionAccepted, TransitionRequest, case_insensitive
+from service.models.domain import TaskKind
+from service.observability import logger, metrics
+from service.settings import get_settings
+
+app = make_resolver()
+
+
+def _accepted(body: Any) -> Response:
+    return json_response(HTTPStatus.ACCEPTED, body.model_dump(mode="json"))
+
+
+@app.post(
+    "/api/transitions/create-and-generate/",
+    summary="Create a transition video from two images",
+    responses={202: {"description": "Accepted: poll task-status with task_id"}},
+)
+def create_and_generate(request: Annotated[TransitionRequest, Body()]) -> Response[TransitionAccepted]:
+    owner = current_owner(app)
+    job = recipes.transition_job(request, get_settings().transition_model)
+    task = task_service().submit(owner, TaskKind.TRANSITION, request.model_dump(mode="json"), job)
+    logger.info("Transition submitted", extra={"task_id": task.task_id, "owner": owner})
+    metrics.add_metric(name="TasksSubmitted", unit=MetricUnit.Count, value=1)
+    return _accepted(TransitionAccepted(task_id=task.execution_arn))
+
+
+@app.post(
+    "/generate-video",
+    summary="Create a video of a dream",
+    responses={202: {"description": "Accepted: poll video-status with task_id"}},
+)
+def generate_video(
+    dream: Annotated[str, Query(min_length=1, max_length=MAX_DREAM_CHARS)],
+    style: Annotated[DreamStyle, case_insensitive(DreamStyle), Query()],
+) -> Response[DreamAccepted]:
+    owner = current_owner(app)
+    query = DreamQuery(dream=dream.strip() or dream, style=style)
+    job = recipes.dream_job(query.dream, query.style, get_settings().dream_model)
+    task = task_service().submit(owner, TaskKind.DREAM, query.model_dump(mode="json"), job)
+    logger.info("Dream submitted", extra={"task_id": task.task_id, "owner": owner})
+    metrics.add_metric(name="TasksSubmitted", unit=MetricUnit.Count, value=1)
+    return _accepted(DreamAccepted(task_id=task.execution_arn))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,196 @@
+"""API payloads: exactly the field names and values the spec's clients send and read.
+
+These are converted explicitly into domain objects (``service.models.domain``); nothing here
+knows about DynamoDB or Step Functions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from service.domain.options import (
+    DEFAULT_DURATION,
+    DURATIONS,
+    MAX_DREAM_CHARS,
+    MAX_PROMPT_CHARS,
+    MAX_SUBTITLE_CHARS,
+    MAX_SUBTITLES,
+    DreamStyle,
+    MusicType,
+    SubtitlePosition,
+    SubtitleStyle,
+    TransitionType,
+    allowed,
+)
+
+
+def case_insensitive(enum_cls: type[StrEnum]) -> BeforeValidator:
+    """Accept any spelling of an enum value (``ENERGETIC``, ``energetic``); pydantic's own error
+    (which lists the allowed values) still answers anything else."""
+    by_fold = {member.value.casefold(): member for member in enum_cls}
+
+    def normalize(value: Any) -> Any:
+        if isinstance(value, str):
+            return by_fold.get(value.strip().casefold(), value)
+        return value
+
+    return BeforeValidator(normalize)
+
+
+def _check_duration(value: int) -> int:
+    if value not in DURATIONS:
+        raise PydanticCustomError(
+            "duration_not_allowed",
+            "duration must be {allowed} seconds (the transition model renders only these lengths)",
+            {"allowed": allowed(DURATIONS)},
+        )
+    return value
+
+
+#: An http(s) URL, kept as pydantic's HttpUrl and written out as a plain string.
+ImageUrl = Annotated[HttpUrl, PlainSerializer(str, return_type=str)]
+Duration = Annotated[int, AfterValidator(_check_duration)]
+
+
+class Subtitle(BaseModel):
+    """One subtitle cue, with the spec's camelCase names."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    startTime: float = Field(ge=0, description="Seconds from the start of the video")
+    endTime: float = Field(gt=0, description="Seconds from the start of the video")
+    text: str = Field(min_length=1, max_length=MAX_SUBTITLE_CHARS)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Subtitle:
+        if self.startTime >= self.endTime:
+            raise PydanticCustomError(
+                "subtitle_order",
+                "startTime ({start}) must be before endTime ({end})",
+                {"start": self.startTime, "end": self.endTime},
+            )
+        return self
+
+
+class TransitionRequest(BaseModel):
+    """Body of ``POST /api/transitions/create-and-generate/`` (spec: transitions-api-flow.md)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    front_image: ImageUrl = Field(description="http(s) URL of the first frame")
+    tail_image: ImageUrl = Field(description="http(s) URL of the last frame")
+    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    duration: Duration = Field(default=DEFAULT_DURATION, description=f"Seconds: {allowed(DURATIONS)}")
+    transition_type: Annotated[TransitionType, case_insensitive(TransitionType)] = TransitionType.SMOOTH
+    enable_subtitles: bool = False
+    subtitle_style: Annotated[SubtitleStyle, case_insensitive(SubtitleStyle)] = SubtitleStyle.DEFAULT
+    subtitle_position: Annotated[SubtitlePosition, case_insensitive(SubtitlePosition)] = (
+        SubtitlePosition.BOTTOM
+    )
+    subtitles: list[Subtitle] = Field(default_factory=list, max_length=MAX_SUBTITLES)
+    enable_music: bool = False
+    music_type: Annotated[MusicType, case_insensitive(MusicType)] = MusicType.AMBIENT
+    enable_voiceover: bool = False
+
+    @field_validator("subtitles")
+    @classmethod
+    def _within_duration(cls, subtitles: list[Subtitle], info: ValidationInfo) -> list[Subtitle]:
+        duration = info.data.get("duration")
+        if duration is None or not info.data.get("enable_subtitles"):
+            return subtitles  # ignored when subtitles are off (documented in the OpenAPI text)
+        for index, cue in enumerate(subtitles):
+            if cue.endTime > duration:
+                raise PydanticCustomError(
+                    "subtitle_out_of_range",
+                    "subtitles[{index}].endTime ({end}) is past the end of the video ({duration} s)",
+                    {"index": index, "end": cue.endTime, "duration": duration},
+                )
+        return subtitles
+
+
+class DreamQuery(BaseModel):
+    """Query of ``POST /generate-video`` (spec: dream-api.md)."""
+
+    dream: str = Field(min_length=1, max_length=MAX_DREAM_CHARS)
+    style: Annotated[DreamStyle, case_insensitive(DreamStyle)]
+
+
+class TransitionAccepted(BaseModel):
+    task_id: str
+    status: Literal["pending"] = "pending"
+    message: str = "Transition creation and video generation started"
+
+
+class DreamAccepted(BaseModel):
+    task_id: str
+    status: Literal["pending"] = "pending"
+
+
+class ProgressInfo(BaseModel):
+    current: int
+    total: int
+    status: str
+
+
+class TransitionResult(BaseModel):
+    transition_id: int
+    generated_transition_id: int
+    video_url: str
+    thumbnail_url: str
+    duration: int
+    status: Literal["completed"] = "completed"
+    created_at: str
+
+
+class TaskStatusResponse(BaseModel):
+    """``GET /api/transitions/task-status/{task_id}/``: exactly one of info/result/error is shown."""
+
+    task_id: str
+    state: Literal["PENDING", "PROCESSING", "SUCCESS", "FAILURE"]
+    ready: bool
+    info: ProgressInfo | None = None
+    result: TransitionResult | dict[str, Any] | None = None
+    error: str | None = None
+
+
+class VideoStatusResponse(BaseModel):
+    """``GET /video-status/{task_id}`` of the dream API."""
+
+    task_id: str
+    status: Literal["pending", "processing", "completed", "failed"]
+    dream: str
+    style: str
+    video_url: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[ErrorItem]
+
+
+class DetailResponse(BaseModel):
+    detail: str

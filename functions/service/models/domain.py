@@ -1,0 +1,95 @@
+"""Domain objects: a generation task and the job that produces it.
+
+Independent of both the HTTP shapes (``models.api``) and the DynamoDB item (``models.storage``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskKind(StrEnum):
+    TRANSITION = "transition"
+    DREAM = "dream"
+
+
+class TaskState(StrEnum):
+    """The task's life, in the transitions spec's words; the dream API maps these to lowercase."""
+
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskState.SUCCESS, TaskState.FAILURE)
+
+
+class PredictionCall(BaseModel):
+    """One Replicate model call a job needs; ``role`` says what its output is for."""
+
+    role: str = Field(description="video (and, later, music, voice)")
+    model: str = Field(description="owner/name or owner/name:version")
+    input: dict[str, Any]
+
+
+class GenerationJob(BaseModel):
+    """What the workflow must do for a task: built from the request by a recipe."""
+
+    kind: TaskKind
+    duration: int
+    predictions: list[PredictionCall]
+
+
+class PredictionRef(BaseModel):
+    """A started prediction, as the workflow tracks it."""
+
+    role: str
+    model: str
+    id: str
+    status: str = "starting"
+
+
+class Progress(BaseModel):
+    current: int = Field(ge=0)
+    total: int = Field(default=100, gt=0)
+    status: str
+
+
+class TaskResult(BaseModel):
+    """Where the finished media lives in our bucket (URLs are minted on each read)."""
+
+    video_key: str
+    thumbnail_key: str
+    duration: int
+    video_seconds: float | None = None
+
+
+class Task(BaseModel):
+    """One task record: everything the status routes need, owned by one API owner."""
+
+    task_id: str = Field(description="The execution name (a uuid4)")
+    execution_arn: str
+    owner: str
+    kind: TaskKind
+    request: dict[str, Any]
+    state: TaskState = TaskState.PENDING
+    progress: Progress | None = None
+    predictions: list[PredictionRef] = Field(default_factory=list)
+    result: TaskResult | None = None
+    error: str | None = None
+    transition_id: int
+    generated_transition_id: int
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    checked_at: datetime | None = None
+    expires_at: int = Field(description="Epoch seconds: DynamoDB TTL")

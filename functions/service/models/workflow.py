@@ -1,0 +1,49 @@
+"""The state that flows through the Step Functions workflow, one model per task's input.
+
+Each workflow handler validates its state input into one of these and returns a plain dict.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from service.models.domain import GenerationJob, PredictionRef
+
+
+class ExecutionInput(BaseModel):
+    """What submit passes to StartExecution (and the input of StartPredictions)."""
+
+    task_id: str
+    job: GenerationJob
+
+
+class PredictionsState(BaseModel):
+    """Output of StartPredictions and PollPredictions; input of PollPredictions and Finalize."""
+
+    task_id: str
+    duration: int
+    predictions: list[PredictionRef]
+    polls: int = 0
+    outcome: Literal["running", "succeeded", "failed"] = "running"
+    error: str | None = None
+    outputs: dict[str, str] = Field(default_factory=dict, description="role -> output URL")
+
+
+class CaughtError(BaseModel):
+    """What a ``Catch`` puts at ``$.failure``."""
+
+    Error: str
+    Cause: str = ""
+
+
+class FailTaskInput(BaseModel):
+    """Input of MarkFailed / MarkTimedOut: whatever state we were in, plus why it ended."""
+
+    task_id: str
+    reason: Literal["failed", "timed_out"] = "failed"
+    predictions: list[PredictionRef] = Field(default_factory=list)
+    error: str | None = None
+    failure: CaughtError | None = None
+    deadline_seconds: int | None = None
