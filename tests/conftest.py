@@ -22,24 +22,24 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Iterator
 
-import boto3  # noqa: E402
-import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import pytest
+from moto import mock_aws
+from service.adapters import aws
+from service.catalog import WorkflowTiming
+from service.handlers import wiring, workflow_wiring
+from service.settings import get_settings
 
-from service.adapters import aws  # noqa: E402
-from service.catalog import WorkflowTiming  # noqa: E402
-from service.handlers import wiring, workflow_wiring  # noqa: E402
-from service.settings import get_settings  # noqa: E402
-from tests.support import Stack  # noqa: E402
-from videogen import lambda_runner  # noqa: E402
-from videogen.provision import Deployment, provision  # noqa: E402
+from tests.support import Stack
+from videogen import lambda_runner
+from videogen.provision import Deployment, provision
 
 
 def _reset_process_caches() -> None:
+    """Settings and the objects built from them. boto3 clients stay cached: moto intercepts
+    clients made at any time, and making them is the slowest part of a test's set-up."""
     get_settings.cache_clear()
-    aws.client.cache_clear()
     wiring.reset()
     workflow_wiring.reset()
 
@@ -54,15 +54,13 @@ def moto_aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def deploy(
-    moto_aws: None, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Stack]:
+def deploy(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Stack]:
     """Provision the whole service in moto; call with the timing and Replicate URL a test needs."""
 
     def _deploy(
         timing: WorkflowTiming | None = None, replicate_base_url: str | None = None, **settings: str
     ) -> Stack:
-        deployment: Deployment = provision(boto3.Session(), timing=timing or WorkflowTiming(1, 30))
+        deployment: Deployment = provision(aws.client, timing=timing or WorkflowTiming(1, 30))
         for key, value in deployment.environment(replicate_base_url).items():
             monkeypatch.setenv(key, value)
         for key, value in settings.items():
@@ -74,6 +72,8 @@ def deploy(
 
 
 @pytest.fixture
-def stack(deploy: Callable[..., Stack]) -> Stack:
+def stack(deploy: Callable[..., Stack]) -> Iterator[Stack]:
     """The service with default test timing and no reachable Replicate (API tests)."""
-    return deploy(replicate_base_url="http://127.0.0.1:9")
+    stack = deploy(replicate_base_url="http://127.0.0.1:9")
+    yield stack
+    stack.stop_all()

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import boto3
-
+from service.adapters import aws
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import get_settings
+
 from videogen.gateway import ApiGateway, GatewayResponse
 from videogen.provision import Deployment
 
@@ -74,7 +74,7 @@ class Stack:
     # -- Step Functions -------------------------------------------------------------------------
     @property
     def sfn(self) -> Any:
-        return boto3.client("stepfunctions")
+        return aws.client("stepfunctions")
 
     def wait_execution(self, arn: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -84,6 +84,17 @@ class Stack:
                 return dict(described)
             time.sleep(0.1)
         raise AssertionError(f"execution still running after {timeout}s: {arn}")
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        kwargs = {"stateMachineArn": self.deployment.state_machine_arn}
+        if status:
+            kwargs["statusFilter"] = status
+        return list(self.sfn.list_executions(**kwargs)["executions"])
+
+    def stop_all(self) -> None:
+        """Stop what a test left running, so no execution outlives its test's moto."""
+        for execution in self.executions("RUNNING"):
+            self.sfn.stop_execution(executionArn=execution["executionArn"])
 
     def history(self, arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from service.catalog import AUTHORIZER, FUNCTIONS, function
 from service.handlers.http import UNAUTHORIZED
+
 from videogen import lambda_runner
 
 #: Calls a handler (``package.module.function``) with an event: ``(result, errored)``.
@@ -107,16 +108,16 @@ class ApiGateway:
         matched = self.match(method.upper(), path)
         if matched is None:
             known = any(r.pattern.match(path) for r in self.routes)
-            return GatewayResponse.error(405 if known else 404, "Method Not Allowed" if known else "Not Found")
+            return GatewayResponse.error(
+                405 if known else 404, "Method Not Allowed" if known else "Not Found"
+            )
         route, path_parameters = matched
         request_id = str(uuid.uuid4())
 
         authorization = _last(headers, "authorization")
         if not authorization:
             return GatewayResponse.error(401, UNAUTHORIZED)
-        method_arn = (
-            f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/{self.stage}/{route.method}{path}"
-        )
+        method_arn = f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/{self.stage}/{route.method}{path}"
         policy, errored = self.invoke(
             self.authorizer, {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn}
         )

@@ -48,7 +48,7 @@ class LambdaContext:
 def resolve(handler: str) -> Handler:
     """``package.module.function`` → the function."""
     module_name, _, attribute = handler.rpartition(".")
-    return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def invoke(handler: str, event: Any, context: LambdaContext) -> tuple[str, bool]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from service.adapters import aws
 from service.catalog import FUNCTIONS, TABLES, WorkflowTiming, workflow_substitutions
+
 from videogen import workflow_definition
 
 LAMBDA_RUNTIME = "python3.12"
@@ -79,16 +82,16 @@ def _placeholder_zip() -> bytes:
 
 
 def provision(
-    session: Any,
+    clients: Callable[[str], Any] = aws.client,
     *,
     names: Names | None = None,
     timing: WorkflowTiming | None = None,
     replicate_api_token: str = "local-replicate-token",
 ) -> Deployment:
-    """Tables, bucket, secret, role, functions and the state machine, in the session's endpoint."""
+    """Tables, bucket, secret, role, functions and the state machine, wherever ``clients`` point."""
     names = names or Names()
     timing = timing or WorkflowTiming()
-    dynamodb = session.client("dynamodb")
+    dynamodb = clients("dynamodb")
     table_names = {"tasks": names.tasks_table, "tokens": names.tokens_table}
     for table in TABLES:
         dynamodb.create_table(
@@ -102,10 +105,10 @@ def provision(
                 TableName=table_names[table.name],
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
             )
-    session.client("s3").create_bucket(Bucket=names.media_bucket)
-    session.client("secretsmanager").create_secret(Name=names.replicate_secret, SecretString=replicate_api_token)
+    clients("s3").create_bucket(Bucket=names.media_bucket)
+    clients("secretsmanager").create_secret(Name=names.replicate_secret, SecretString=replicate_api_token)
 
-    iam = session.client("iam")
+    iam = clients("iam")
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -113,11 +116,11 @@ def provision(
              "Action": "sts:AssumeRole"}
         ],
     }  # fmt: skip
-    role_arn = iam.create_role(RoleName=f"{names.prefix}-local-role", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
+    role_arn = iam.create_role(
+        RoleName=f"{names.prefix}-local-role", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
 
-    lambda_client = session.client("lambda")
+    lambda_client = clients("lambda")
     code = _placeholder_zip()
     function_arns = {}
     for spec in FUNCTIONS:
@@ -134,7 +137,7 @@ def provision(
         function_arns[spec.name] = created["FunctionArn"]
 
     definition = workflow_definition.render(workflow_substitutions(function_arns, timing))
-    machine = session.client("stepfunctions").create_state_machine(
+    machine = clients("stepfunctions").create_state_machine(
         name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
     )
     return Deployment(names=names, state_machine_arn=machine["stateMachineArn"], function_arns=function_arns)

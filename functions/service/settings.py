@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     replicate_secret_name: str = "videogen/replicate-api-token"
 
     # Replicate
-    replicate_base_url: str | None = Field(default=None, description="Overrides api.replicate.com (twin, tests)")
+    replicate_base_url: str | None = Field(
+        default=None, description="Overrides api.replicate.com (twin, tests)"
+    )
     transition_model: str = "kwaivgi/kling-v1.6-pro"
     dream_model: str = "kwaivgi/kling-v1.6-standard"
     secret_max_age_seconds: int = 300
@@ -33,7 +35,9 @@ class Settings(BaseSettings):
     # Behaviour
     presign_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     stale_after_seconds: float = Field(
-        default=60.0, ge=0, description="A non-terminal record older than this is checked with DescribeExecution"
+        default=60.0,
+        ge=0,
+        description="A non-terminal record older than this is checked with DescribeExecution",
     )
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After hint on non-terminal status")
     task_ttl_days: int = Field(default=30, ge=1)

@@ -20,7 +20,9 @@ def ffmpeg_exe() -> str:
 
 def probe(path: str) -> str:
     """ffmpeg's description of a media file (``ffmpeg -i`` prints it on stderr)."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", path], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", path], capture_output=True, text=True, timeout=60
+    )
     return result.stderr
 
 

@@ -32,14 +32,18 @@ class PredictionSnapshot:
 
 def _raise_typed(error: ReplicateError | httpx.HTTPError, action: str) -> None:
     if isinstance(error, httpx.HTTPError):
-        raise ReplicateUnavailable(f"Replicate could not be reached while trying to {action}: {error}") from error
+        raise ReplicateUnavailable(
+            f"Replicate could not be reached while trying to {action}: {error}"
+        ) from error
     status = error.status or 0
     detail = error.detail or error.title or str(error)
     if status == 429:
         raise ReplicateRateLimited(f"Replicate is throttling requests ({action}): {detail}") from error
     if status >= 500:
         raise ReplicateUnavailable(f"Replicate is unavailable ({action}, HTTP {status}): {detail}") from error
-    raise ReplicateRejected(f"Replicate rejected the request to {action} (HTTP {status}): {detail}") from error
+    raise ReplicateRejected(
+        f"Replicate rejected the request to {action} (HTTP {status}): {detail}"
+    ) from error
 
 
 def _aborted(error: pydantic.ValidationError) -> bool:

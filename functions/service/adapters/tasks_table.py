@@ -57,7 +57,9 @@ class TasksTable:
     def get(self, task_id: str) -> Task | None:
         if task_id == COUNTER_KEY:
             return None
-        item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True)
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True
+        )
         return task_from_item(item["Item"]) if "Item" in item else None
 
     def delete(self, task_id: str) -> None:

@@ -39,5 +39,11 @@ class OutputUnavailable(GenerationError):
 #: errorType names whose message may be shown to the task's owner as is.
 USER_SAFE_ERRORS = frozenset(
     cls.__name__
-    for cls in (GenerationError, ReplicateRateLimited, ReplicateUnavailable, ReplicateRejected, OutputUnavailable)
+    for cls in (
+        GenerationError,
+        ReplicateRateLimited,
+        ReplicateUnavailable,
+        ReplicateRejected,
+        OutputUnavailable,
+    )
 )

@@ -22,7 +22,9 @@ DEFAULT_ERROR = "Video generation failed"
 
 def transition_status(task: Task, presign: Presign) -> TaskStatusResponse:
     """PENDING ``info: null``; PROCESSING ``info``; SUCCESS ``result``; FAILURE ``error``."""
-    response = TaskStatusResponse(task_id=task.execution_arn, state=task.state.value, ready=task.state.terminal)
+    response = TaskStatusResponse(
+        task_id=task.execution_arn, state=task.state.value, ready=task.state.terminal
+    )
     if task.state is TaskState.PROCESSING and task.progress is not None:
         response.info = ProgressInfo(**task.progress.model_dump())
     elif task.state is TaskState.SUCCESS and task.result is not None:

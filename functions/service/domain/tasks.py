@@ -80,7 +80,10 @@ class TaskService:
             self.tasks.delete(name)
             raise SubmitError("Could not start video generation, please retry") from error
         if arn != task.execution_arn:  # would mean arn_for() no longer matches AWS's ARN format
-            logger.error("Execution ARN differs from the derived one", extra={"arn": arn, "derived": task.execution_arn})
+            logger.error(
+                "Execution ARN differs from the derived one",
+                extra={"arn": arn, "derived": task.execution_arn},
+            )
         return task
 
     # -- read -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from service.adapters.replicate_gateway import TERMINAL, ReplicateGateway, outpu
 from service.adapters.tasks_table import TasksTable
 from service.domain.errors import USER_SAFE_ERRORS, GenerationError, OutputUnavailable
 from service.domain.progress import PredictionProgress, combine
-from service.models.domain import PredictionRef, TaskResult
+from service.models.domain import TaskResult
 from service.models.workflow import ExecutionInput, FailTaskInput, PredictionsState
 from service.observability import logger
 
@@ -54,7 +54,10 @@ class Workflow:
         predictions = [self.replicate.create(call) for call in state.job.predictions]
         progress = combine([PredictionProgress(p.status, None) for p in predictions])
         self.tasks.mark_processing(state.task_id, predictions, progress)
-        logger.info("Predictions started", extra={"task_id": state.task_id, "predictions": [p.id for p in predictions]})
+        logger.info(
+            "Predictions started",
+            extra={"task_id": state.task_id, "predictions": [p.id for p in predictions]},
+        )
         return PredictionsState(task_id=state.task_id, duration=state.job.duration, predictions=predictions)
 
     # -- PollPredictions ------------------------------------------------------------------------
@@ -141,5 +144,7 @@ class Workflow:
                     return str(json.loads(state.failure.Cause).get("errorMessage")) or INTERNAL_ERROR
                 except (ValueError, AttributeError):
                     return INTERNAL_ERROR
-            logger.error("Workflow step failed", extra={"error": state.failure.Error, "cause": state.failure.Cause})
+            logger.error(
+                "Workflow step failed", extra={"error": state.failure.Error, "cause": state.failure.Cause}
+            )
         return INTERNAL_ERROR

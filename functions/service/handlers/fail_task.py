@@ -14,5 +14,7 @@ from service.observability import logger, metrics
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = FailTaskInput.model_validate(event)
-    metrics.add_metric(name="TasksTimedOut" if state.reason == "timed_out" else "TasksFailed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="TasksTimedOut" if state.reason == "timed_out" else "TasksFailed", unit=MetricUnit.Count, value=1
+    )
     return workflow().fail_task(state)

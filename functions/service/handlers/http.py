@@ -57,7 +57,9 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:
-        return json_response(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": validation_detail(list(error.errors()))})
+        return json_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": validation_detail(list(error.errors()))}
+        )
 
     @app.exception_handler(TaskNotFoundError)
     def _task_not_found(_: TaskNotFoundError) -> Response:

@@ -8,9 +8,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.domain.status import dream_status, transition_status_body
-from service.models.api import VideoStatusResponse
 from service.handlers.http import current_owner, json_response, make_resolver
 from service.handlers.wiring import media_store, task_service
+from service.models.api import VideoStatusResponse
 from service.models.domain import Task, TaskKind
 from service.observability import logger
 from service.settings import get_settings

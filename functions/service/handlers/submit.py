@@ -14,7 +14,13 @@ from service.domain import recipes
 from service.domain.options import MAX_DREAM_CHARS, DreamStyle
 from service.handlers.http import current_owner, json_response, make_resolver
 from service.handlers.wiring import task_service
-from service.models.api import DreamAccepted, DreamQuery, TransitionAccepted, TransitionRequest, case_insensitive
+from service.models.api import (
+    DreamAccepted,
+    DreamQuery,
+    TransitionAccepted,
+    TransitionRequest,
+    case_insensitive,
+)
 from service.models.domain import TaskKind
 from service.observability import logger, metrics
 from service.settings import get_settings

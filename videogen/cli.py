@@ -1,0 +1,79 @@
+"""``videogen``: operator commands.
+
+``videogen tokens create --owner NAME`` prints a new API token once (only its SHA-256 hash is
+stored); ``videogen tokens revoke TOKEN`` or ``--owner NAME`` removes tokens. The tokens table
+comes from ``VIDEOGEN_TOKENS_TABLE`` and AWS from the usual environment (``AWS_PROFILE``,
+``AWS_REGION``, ``AWS_ENDPOINT_URL`` for the local twin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+from service.adapters.tokens_table import TokensTable
+from service.domain.auth import hash_token, new_token
+from service.settings import get_settings
+
+
+def _tokens_table() -> TokensTable:
+    return TokensTable(get_settings().tokens_table)
+
+
+def tokens_create(owner: str) -> int:
+    table = _tokens_table()
+    token = new_token()
+    table.put(hash_token(token), owner)
+    print(token)
+    print(f"Token created for owner '{owner}'. It is shown only once: store it now.", file=sys.stderr)
+    return 0
+
+
+def tokens_revoke(token: str | None, owner: str | None) -> int:
+    table = _tokens_table()
+    if token:
+        if not table.delete(hash_token(token)):
+            print("videogen: no such token", file=sys.stderr)
+            return 1
+        print("Token revoked.", file=sys.stderr)
+        return 0
+    removed = table.delete_owner(str(owner))
+    print(f"Revoked {removed} token(s) of owner '{owner}'.", file=sys.stderr)
+    return 0 if removed else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="videogen", description="Video generation service: operator commands")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    tokens = commands.add_parser("tokens", help="Manage API tokens")
+    token_commands = tokens.add_subparsers(dest="action", required=True)
+    create = token_commands.add_parser("create", help="Create a token for an owner and print it once")
+    create.add_argument("--owner", required=True, help="Owner id: tasks belong to it")
+    revoke = token_commands.add_parser("revoke", help="Remove a token (or every token of an owner)")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("token", nargs="?", help="The token to revoke")
+    which.add_argument("--owner", help="Revoke every token of this owner")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "tokens" and args.action == "create":
+            if not args.owner.strip():
+                print("videogen: --owner must not be empty", file=sys.stderr)
+                return 2
+            return tokens_create(args.owner.strip())
+        if args.command == "tokens" and args.action == "revoke":
+            return tokens_revoke(args.token, args.owner)
+    except (BotoCoreError, ClientError) as error:
+        print(f"videogen: AWS error: {error}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
