@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from moto import mock_aws
+
 from service.adapters import aws
 from service.catalog import WorkflowTiming
 from service.handlers import wiring, workflow_wiring
 from service.settings import get_settings
-
 from tests.support import Stack
 from videogen import lambda_runner
 from videogen.provision import Deployment, provision

@@ -13,7 +13,6 @@ from service.adapters import aws
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import get_settings
-
 from videogen.gateway import ApiGateway, GatewayResponse
 from videogen.provision import Deployment
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import get_settings

@@ -23,7 +23,6 @@ from urllib.parse import unquote
 
 from service.catalog import AUTHORIZER, FUNCTIONS, function
 from service.handlers.http import UNAUTHORIZED
-
 from videogen import lambda_runner
 
 #: Calls a handler (``package.module.function``) with an event: ``(result, errored)``.

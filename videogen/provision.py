@@ -16,7 +16,6 @@ from typing import Any
 
 from service.adapters import aws
 from service.catalog import FUNCTIONS, TABLES, WorkflowTiming, workflow_substitutions
-
 from videogen import workflow_definition
 
 LAMBDA_RUNTIME = "python3.12"

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from service.adapters import aws
 from service.adapters.executions import Executions
 from service.adapters.tasks_table import TasksTable
@@ -16,7 +17,6 @@ from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token
 from service.models.domain import Progress, TaskResult
 from service.settings import get_settings
-
 from tests.support import Reply, Stack, transition_body
 
 CREATE = "/api/transitions/create-and-generate/"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from replicate.prediction import Prediction
+
 from service.domain import recipes
 from service.domain.auth import hash_token, new_token, token_from_header
 from service.domain.options import DreamStyle, TransitionType
@@ -14,7 +15,6 @@ from service.domain.status import dream_status, transition_status_body
 from service.models.api import TransitionRequest
 from service.models.domain import Progress, Task, TaskKind, TaskResult, TaskState
 from service.models.storage import task_from_item, task_to_item
-
 from tests.support import transition_body
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:videogen-video-generation:0b8e3c52-8d0c-4d8e-9f52-1f1c4c1d9a11"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from service.domain.options import DURATIONS, MusicType, SubtitlePosition, SubtitleStyle, TransitionType
 from service.models.api import DreamQuery, TransitionRequest
-
 from tests.support import transition_body
 
 

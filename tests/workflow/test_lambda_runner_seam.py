@@ -1,0 +1,62 @@
+"""The one moto internal we patch: if a moto upgrade moves it, this fails loudly (instead of the
+workflow tests silently reaching for Docker)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import pytest
+from moto.awslambda.models import LambdaFunction
+
+from service.adapters import aws
+from videogen import lambda_runner
+
+
+def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"echo": event, "function": context.function_name}
+
+
+class DomainProblem(Exception):
+    pass
+
+
+def explode(event: dict[str, Any], context: Any) -> None:
+    raise DomainProblem("told to explode")
+
+
+def test_moto_still_has_the_seam_with_the_signature_we_replace() -> None:
+    parameters = list(inspect.signature(LambdaFunction._invoke_lambda).parameters)
+    assert parameters[:2] == ["self", "event"]
+
+
+@pytest.mark.usefixtures("moto_aws")
+@pytest.mark.parametrize(
+    ("handler", "payload", "function_error"),
+    [
+        ("tests.workflow.test_lambda_runner_seam.echo", {"echo": {"x": 1}, "function": "seam"}, None),
+        ("tests.workflow.test_lambda_runner_seam.explode", {"errorType": "DomainProblem"}, "Handled"),
+    ],
+)
+def test_lambda_invoke_runs_the_handler_in_process(
+    handler: str, payload: dict[str, Any], function_error: str | None
+) -> None:
+    role = aws.client("iam").create_role(RoleName="seam", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    client = aws.client("lambda")
+    client.create_function(
+        FunctionName="seam", Runtime="python3.12", Role=role, Handler=handler, Code={"ZipFile": b"PK"}
+    )
+    response = client.invoke(FunctionName="seam", Payload=json.dumps({"x": 1}))
+    body = json.loads(response["Payload"].read())
+    assert response.get("FunctionError") == function_error
+    assert payload.items() <= body.items()
+
+
+def test_install_is_idempotent_and_reversible() -> None:
+    lambda_runner.install()
+    lambda_runner.install()
+    assert LambdaFunction._invoke_lambda is lambda_runner._invoke_in_process
+    lambda_runner.uninstall()
+    assert LambdaFunction._invoke_lambda is not lambda_runner._invoke_in_process
+    lambda_runner.install()

@@ -1,0 +1,64 @@
+"""The API's OpenAPI description, generated from the handlers' own routes and models.
+
+The submit and status functions each own a resolver; this merges their documents into one.
+``python -m videogen.openapi > docs/openapi.json`` refreshes the committed copy (a test fails
+while it is stale).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+TITLE = "videogen"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Asynchronous video generation. Submit a transition (two images) or a dream (text), get a task id "
+    "(the workflow's execution ARN) at once, and poll the status route until `ready` (transitions) or "
+    "`completed`/`failed` (dreams). Non-terminal status answers carry `Retry-After`. Subtitles sent with "
+    "`enable_subtitles: false` are ignored."
+)
+SECURITY = {"Token": APIKey(name="Authorization", in_=APIKeyIn.header, description="`Token <your token>`")}
+
+
+def document() -> dict[str, Any]:
+    from service.handlers import status, submit
+
+    merged: dict[str, Any] = {}
+    for app in (submit.app, status.app):
+        doc = json.loads(
+            app.get_openapi_json_schema(
+                title=TITLE,
+                version=VERSION,
+                description=DESCRIPTION,
+                security_schemes=SECURITY,  # type: ignore[arg-type]
+                security=[{"Token": []}],
+            )
+        )
+        if not merged:
+            merged = doc
+            continue
+        merged["paths"].update(doc["paths"])
+        merged.setdefault("components", {}).setdefault("schemas", {}).update(
+            doc.get("components", {}).get("schemas", {})
+        )
+    return _with_catalog_paths(merged)
+
+
+def _with_catalog_paths(doc: dict[str, Any]) -> dict[str, Any]:
+    """powertools drops trailing slashes from paths; the spec's routes keep them."""
+    from service.catalog import FUNCTIONS
+
+    templates = {path.rstrip("/"): path for spec in FUNCTIONS for _, path in spec.routes}
+    doc["paths"] = {templates.get(path, path): item for path, item in doc["paths"].items()}
+    return doc
+
+
+def main() -> None:
+    print(json.dumps(document(), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
