@@ -45,8 +45,11 @@ def _reset_process_caches() -> None:
 
 
 @pytest.fixture
-def moto_aws() -> Iterator[None]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[arg-type]
+def moto_aws(request: pytest.FixtureRequest) -> Iterator[None]:
+    """moto for one test. Only ``workflow`` tests execute state machines: elsewhere executions
+    are recorded (RUNNING) but do not run, so nothing outlives the test that started it."""
+    execute = request.node.get_closest_marker("workflow") is not None
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": execute}}):  # type: ignore[arg-type]
         lambda_runner.install()
         _reset_process_caches()
         yield

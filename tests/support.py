@@ -93,7 +93,12 @@ class Stack:
     def stop_all(self) -> None:
         """Stop what a test left running, so no execution outlives its test's moto."""
         for execution in self.executions("RUNNING"):
-            self.sfn.stop_execution(executionArn=execution["executionArn"])
+            for _ in range(50):  # moto cannot stop an execution whose worker has not started yet
+                try:
+                    self.sfn.stop_execution(executionArn=execution["executionArn"])
+                    break
+                except AttributeError:
+                    time.sleep(0.02)
 
     def history(self, arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

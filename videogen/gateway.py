@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from service.catalog import AUTHORIZER, FUNCTIONS, function
-from service.handlers.http import UNAUTHORIZED
+from service.catalog import AUTHORIZER, FUNCTIONS, GATEWAY_ERRORS, function
 from videogen import lambda_runner
 
 #: Calls a handler (``package.module.function``) with an event: ``(result, errored)``.
@@ -115,16 +114,18 @@ class ApiGateway:
 
         authorization = _last(headers, "authorization")
         if not authorization:
-            return GatewayResponse.error(401, UNAUTHORIZED)
+            return GatewayResponse.error(401, GATEWAY_ERRORS[401])
         method_arn = f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/{self.stage}/{route.method}{path}"
         policy, errored = self.invoke(
             self.authorizer, {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn}
         )
         if errored:
             unauthorized = isinstance(policy, dict) and policy.get("errorMessage") == "Unauthorized"
-            return GatewayResponse.error(401, UNAUTHORIZED) if unauthorized else _server_error(request_id)
+            return (
+                GatewayResponse.error(401, GATEWAY_ERRORS[401]) if unauthorized else _server_error(request_id)
+            )
         if not _allows(policy, method_arn):
-            return GatewayResponse.error(403, "User is not authorized to access this resource")
+            return GatewayResponse.error(403, GATEWAY_ERRORS[403])
 
         event = self.proxy_event(
             route, path, path_parameters, query or [], headers, body, policy, request_id, source_ip
@@ -226,7 +227,7 @@ def _arn_matches(pattern: str, arn: str) -> bool:
 
 
 def _server_error(request_id: str) -> GatewayResponse:
-    body = json.dumps({"detail": "Internal server error", "request_id": request_id}).encode()
+    body = json.dumps({"detail": GATEWAY_ERRORS[500], "request_id": request_id}).encode()
     return GatewayResponse(500, [("Content-Type", "application/json")], body)
 
 

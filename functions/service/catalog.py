@@ -108,6 +108,16 @@ STATE_MACHINE_DEFINITION = "statemachines/video_generation.asl.json"
 
 AUTHORIZER = "authorizer"
 
+#: Error bodies the gateway itself answers with (CDK gateway responses, the twin's gateway),
+#: in the handlers' JSON shape: ``{"detail": ...}``.
+GATEWAY_ERRORS: dict[int, str] = {
+    401: "Invalid or missing token: send 'Authorization: Token <your token>'",
+    403: "User is not authorized to access this resource",
+    404: "Not Found",
+    429: "Too many requests: slow down and retry",
+    500: "Internal server error",
+}
+
 
 def function(name: str) -> FunctionSpec:
     for spec in FUNCTIONS:

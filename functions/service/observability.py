@@ -6,11 +6,29 @@ powertools reads ``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_LOG_LEVEL`` and
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", "videogen"))
 metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "VideoGen"))
 
 # A rejected request publishes no business metric; that is expected, not worth a warning per call.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+@contextmanager
+def replicate_errors_counted() -> Iterator[None]:
+    """Count Replicate failures by type (``ReplicateErrors``, dimension ``error_type``), re-raising."""
+    from service.domain.errors import ReplicateRateLimited, ReplicateRejected, ReplicateUnavailable
+
+    try:
+        yield
+    except (ReplicateRateLimited, ReplicateUnavailable, ReplicateRejected) as error:
+        with single_metric(
+            name="ReplicateErrors", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+        ) as m:
+            m.add_dimension(name="error_type", value=type(error).__name__)
+        raise

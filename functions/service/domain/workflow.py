@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,9 +20,16 @@ from service.adapters.replicate_gateway import TERMINAL, ReplicateGateway, outpu
 from service.adapters.tasks_table import TasksTable
 from service.domain.errors import USER_SAFE_ERRORS, GenerationError, OutputUnavailable
 from service.domain.progress import PredictionProgress, combine
-from service.models.domain import TaskResult
+from service.models.domain import TaskResult, utcnow
 from service.models.workflow import ExecutionInput, FailTaskInput, PredictionsState
 from service.observability import logger
+
+
+@dataclass(frozen=True)
+class Finished:
+    task_id: str
+    generation_seconds: float | None
+
 
 INTERNAL_ERROR = "Video generation failed because of an internal error"
 FAILED_STATUSES = {"failed": "failed", "canceled": "was canceled", "aborted": "was aborted before it started"}
@@ -58,7 +66,9 @@ class Workflow:
             "Predictions started",
             extra={"task_id": state.task_id, "predictions": [p.id for p in predictions]},
         )
-        return PredictionsState(task_id=state.task_id, duration=state.job.duration, predictions=predictions)
+        return PredictionsState(
+            task_id=state.task_id, kind=state.job.kind, duration=state.job.duration, predictions=predictions
+        )
 
     # -- PollPredictions ------------------------------------------------------------------------
     def poll_predictions(self, state: PredictionsState) -> PredictionsState:
@@ -84,7 +94,7 @@ class Workflow:
         return next_state
 
     # -- Finalize -------------------------------------------------------------------------------
-    def finalize(self, state: PredictionsState) -> dict[str, str]:
+    def finalize(self, state: PredictionsState) -> Finished:
         """Copy the video into our bucket (Replicate deletes outputs after ~1 h), thumbnail it, SUCCESS."""
         video_key = f"videos/{state.task_id}.mp4"
         thumbnail_key = f"thumbnails/{state.task_id}.jpg"
@@ -101,7 +111,9 @@ class Workflow:
         )
         if not self.tasks.mark_success(state.task_id, result):
             logger.warning("Task was already terminal at Finalize", extra={"task_id": state.task_id})
-        return {"task_id": state.task_id, "state": "SUCCESS"}
+        task = self.tasks.get(state.task_id)
+        elapsed = (utcnow() - task.created_at).total_seconds() if task else None
+        return Finished(state.task_id, elapsed)
 
     def _download(self, url: str, target: Path) -> None:
         try:

@@ -13,6 +13,13 @@ from service.observability import logger, metrics
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = workflow().finalize(PredictionsState.model_validate(event))
+    state = PredictionsState.model_validate(event)
+    finished = workflow().finalize(state)
+    metrics.add_dimension(name="kind", value=state.kind.value)
     metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=1)
-    return result
+    metrics.add_metric(name="PollsPerTask", unit=MetricUnit.Count, value=state.polls)
+    if finished.generation_seconds is not None:
+        metrics.add_metric(
+            name="GenerationSeconds", unit=MetricUnit.Seconds, value=finished.generation_seconds
+        )
+    return {"task_id": state.task_id, "state": "SUCCESS"}

@@ -14,10 +14,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from service.catalog import GATEWAY_ERRORS
 from service.domain.errors import SubmitError, TaskNotFoundError
 from service.observability import logger
 
-UNAUTHORIZED = "Invalid or missing token: send 'Authorization: Token <your token>'"
+UNAUTHORIZED = GATEWAY_ERRORS[401]
 TASK_NOT_FOUND = "Task not found"
 
 

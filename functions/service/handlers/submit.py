@@ -28,6 +28,11 @@ from service.settings import get_settings
 app = make_resolver()
 
 
+def _count_submitted(kind: TaskKind) -> None:
+    metrics.add_dimension(name="kind", value=kind.value)
+    metrics.add_metric(name="TasksSubmitted", unit=MetricUnit.Count, value=1)
+
+
 def _accepted(body: Any) -> Response:
     return json_response(HTTPStatus.ACCEPTED, body.model_dump(mode="json"))
 
@@ -42,7 +47,7 @@ def create_and_generate(request: Annotated[TransitionRequest, Body()]) -> Respon
     job = recipes.transition_job(request, get_settings().transition_model)
     task = task_service().submit(owner, TaskKind.TRANSITION, request.model_dump(mode="json"), job)
     logger.info("Transition submitted", extra={"task_id": task.task_id, "owner": owner})
-    metrics.add_metric(name="TasksSubmitted", unit=MetricUnit.Count, value=1)
+    _count_submitted(TaskKind.TRANSITION)
     return _accepted(TransitionAccepted(task_id=task.execution_arn))
 
 
@@ -60,7 +65,7 @@ def generate_video(
     job = recipes.dream_job(query.dream, query.style, get_settings().dream_model)
     task = task_service().submit(owner, TaskKind.DREAM, query.model_dump(mode="json"), job)
     logger.info("Dream submitted", extra={"task_id": task.task_id, "owner": owner})
-    metrics.add_metric(name="TasksSubmitted", unit=MetricUnit.Count, value=1)
+    _count_submitted(TaskKind.DREAM)
     return _accepted(DreamAccepted(task_id=task.execution_arn))
 
 

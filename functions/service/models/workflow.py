@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.models.domain import GenerationJob, PredictionRef
+from service.models.domain import GenerationJob, PredictionRef, TaskKind
 
 
 class ExecutionInput(BaseModel):
@@ -23,6 +23,7 @@ class PredictionsState(BaseModel):
     """Output of StartPredictions and PollPredictions; input of PollPredictions and Finalize."""
 
     task_id: str
+    kind: TaskKind
     duration: int
     predictions: list[PredictionRef]
     polls: int = 0
@@ -42,6 +43,8 @@ class FailTaskInput(BaseModel):
     """Input of MarkFailed / MarkTimedOut: whatever state we were in, plus why it ended."""
 
     task_id: str
+    kind: TaskKind | None = None
+    polls: int = 0
     reason: Literal["failed", "timed_out"] = "failed"
     predictions: list[PredictionRef] = Field(default_factory=list)
     error: str | None = None
