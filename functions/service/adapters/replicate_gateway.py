@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pydantic
+import pydantic.v1
 import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
@@ -46,10 +47,19 @@ def _raise_typed(error: ReplicateError | httpx.HTTPError, action: str) -> None:
     ) from error
 
 
-def _aborted(error: pydantic.ValidationError) -> bool:
+#: replicate 1.0.7 validates with pydantic's v1 API when available, v2 otherwise.
+ValidationErrors = (pydantic.ValidationError, pydantic.v1.ValidationError)
+
+
+def _aborted(error: pydantic.ValidationError | pydantic.v1.ValidationError) -> bool:
     """replicate 1.0.7's Prediction model rejects the status ``aborted`` (a deadline hit before the
-    prediction started) with a ValidationError; recognise exactly that case."""
-    return any(e.get("loc") == ("status",) and e.get("input") == "aborted" for e in error.errors())
+    prediction started) with a ValidationError; recognise exactly that case (v1 reports the value
+    as ``ctx.given``, v2 as ``input``)."""
+    return any(
+        tuple(e.get("loc", ())) == ("status",)
+        and "aborted" in (e.get("input"), (e.get("ctx") or {}).get("given"))
+        for e in error.errors()
+    )
 
 
 class ReplicateGateway:
@@ -74,7 +84,7 @@ class ReplicateGateway:
     def get(self, prediction_id: str) -> PredictionSnapshot:
         try:
             prediction = self.client.predictions.get(prediction_id)
-        except pydantic.ValidationError as error:
+        except ValidationErrors as error:
             if _aborted(error):
                 return PredictionSnapshot(
                     prediction_id, "aborted", None, None, "The prediction was aborted before it started"
@@ -88,7 +98,7 @@ class ReplicateGateway:
     def cancel(self, prediction_id: str) -> None:
         try:
             self.client.predictions.cancel(prediction_id)
-        except pydantic.ValidationError as error:
+        except ValidationErrors as error:
             if not _aborted(error):  # cancelling an aborted prediction answers with it: fine
                 raise
         except (ReplicateError, httpx.HTTPError) as error:

@@ -18,7 +18,7 @@ from service.adapters import ffmpeg
 from service.adapters.media import MediaStore
 from service.adapters.replicate_gateway import TERMINAL, ReplicateGateway, output_url
 from service.adapters.tasks_table import TasksTable
-from service.domain.errors import USER_SAFE_ERRORS, GenerationError, OutputUnavailable
+from service.domain.errors import USER_SAFE_ERRORS, OutputUnavailable
 from service.domain.progress import PredictionProgress, combine
 from service.models.domain import TaskResult, utcnow
 from service.models.workflow import ExecutionInput, FailTaskInput, PredictionsState
@@ -137,7 +137,7 @@ class Workflow:
             if prediction.status not in TERMINAL:
                 try:
                     self.replicate.cancel(prediction.id)
-                except GenerationError:
+                except Exception:  # recording the failure matters more than a cancel that did not go through
                     logger.exception("Could not cancel a prediction", extra={"prediction_id": prediction.id})
         self.tasks.mark_failure(state.task_id, error)
         logger.info("Task failed", extra={"task_id": state.task_id, "error": error, "reason": state.reason})

@@ -1,0 +1,238 @@
+"""The real ASL file executed by moto, each Lambda task running our handler in-process, against
+the Replicate emulator over real HTTP with real ffmpeg renders."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import imageio_ffmpeg
+import pytest
+
+from service.adapters import aws
+from service.catalog import WorkflowTiming
+from service.settings import get_settings
+from tests.support import Stack, transition_body
+from videogen.replicate_emulator import ReplicateEmulator
+
+pytestmark = pytest.mark.workflow
+
+CREATE = "/api/transitions/create-and-generate/"
+TRANSITION_MODEL = "kwaivgi/kling-v1.6-pro"
+
+
+def status_path(task_id: str) -> str:
+    return f"/api/transitions/task-status/{task_id}/"
+
+
+def submit_transition(stack: Stack, token: str, images: str, **overrides: Any) -> str:
+    body = transition_body(front_image=f"{images}/front.jpg", tail_image=f"{images}/tail.jpg", **overrides)
+    reply = stack.call("POST", CREATE, token=token, json_body=body)
+    assert reply.status == 202, reply.body
+    return str(reply.body["task_id"])
+
+
+def finish(stack: Stack, token: str, arn: str, timeout: float = 90) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Wait for the execution to end; return (execution description, status body)."""
+    execution = stack.wait_execution(arn, timeout)
+    return execution, stack.call("GET", status_path(arn), token=token).body
+
+
+def state_names(stack: Stack, arn: str) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in stack.history(arn) if "stateEnteredEventDetails" in e
+    ]
+
+
+def probe_seconds(data: bytes) -> float:
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as video:
+        video.write(data)
+        video.flush()
+        info = subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", video.name],
+            capture_output=True,
+            text=True,
+        ).stderr
+    assert "Video: h264" in info and "yuv420p" in info, info
+    match = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
+    assert match, info
+    return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+
+
+def s3_object(key: str) -> bytes:
+    return bytes(aws.client("s3").get_object(Bucket=get_settings().media_bucket, Key=key)["Body"].read())
+
+
+# -- success --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("duration", [5, 10])
+def test_transition_succeeds_with_the_video_in_s3_and_a_thumbnail(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator, duration: int
+) -> None:
+    stack = live()
+    token = stack.token()
+    arn = submit_transition(stack, token, image_base_url, duration=duration, transition_type="energetic")
+    execution, body = finish(stack, token, arn)
+    assert execution["status"] == "SUCCEEDED", stack.history(arn)[-3:]
+    assert body["state"] == "SUCCESS" and body["ready"] is True
+    result = body["result"]
+    name = arn.rsplit(":", 1)[1]
+    assert f"videos/{name}.mp4" in result["video_url"] and f"thumbnails/{name}.jpg" in result["thumbnail_url"]
+    assert result["duration"] == duration and result["status"] == "completed"
+    assert isinstance(result["transition_id"], int) and isinstance(result["generated_transition_id"], int)
+    # The video was copied into our bucket (Replicate deletes outputs) and really is `duration` long
+    assert abs(probe_seconds(s3_object(f"videos/{name}.mp4")) - duration) < 0.2
+    assert s3_object(f"thumbnails/{name}.jpg")[:3] == b"\xff\xd8\xff"  # a JPEG
+    # The model got the spec's request through the recipe
+    [prediction] = emulator.predictions()
+    assert prediction["input"]["start_image"] == f"{image_base_url}/front.jpg"
+    assert prediction["input"]["duration"] == duration
+    assert "transition effect: slideleft" in prediction["logs"]  # ENERGETIC, read from the prompt
+    names = state_names(stack, arn)
+    assert names[:4] == ["StartPredictions", "WaitBeforePoll", "PollPredictions", "PredictionsDone?"]
+    assert names[-1] == "Done" and "Finalize" in names
+
+
+def test_dream_succeeds_through_video_status(live: Callable[..., Stack]) -> None:
+    stack = live()
+    token = stack.token()
+    reply = stack.call("POST", "/generate-video?dream=a%20whale%20over%20Paris&style=Animated", token=token)
+    arn = reply.body["task_id"]
+    assert stack.wait_execution(arn)["status"] == "SUCCEEDED"
+    body = stack.call("GET", f"/video-status/{arn}", token=token).body
+    assert body["status"] == "completed" and body["error"] is None
+    assert body["video_url"] and body["dream"] == "a whale over Paris" and body["style"] == "Animated"
+    assert body["updated_at"] >= body["created_at"]
+    assert abs(probe_seconds(s3_object(f"videos/{arn.rsplit(':', 1)[1]}.mp4")) - 5) < 0.2
+
+
+def test_progress_from_the_model_logs_is_reported_while_processing(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    emulator.faults.min_processing_s = 4
+    stack = live()
+    token = stack.token()
+    arn = submit_transition(stack, token, image_base_url)
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = stack.call("GET", status_path(arn), token=token).body
+        if body["state"] == "PROCESSING" and body["info"]:
+            seen.append(body["info"])
+        if body["ready"]:
+            break
+        time.sleep(0.3)
+    assert body["state"] == "SUCCESS"
+    assert any(0 < info["current"] < 100 for info in seen), seen
+    assert all(info["total"] == 100 and info["status"] for info in seen)
+
+
+# -- failures -------------------------------------------------------------------------------------
+def test_a_failed_prediction_fails_the_task_with_the_models_error(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    emulator.faults.fail = {TRANSITION_MODEL: "Invalid image format"}
+    stack = live()
+    token = stack.token()
+    execution, body = finish(stack, token, submit_transition(stack, token, image_base_url))
+    assert execution["status"] == "FAILED" and execution.get("error") == "GenerationFailed"
+    assert body["state"] == "FAILURE" and body["ready"] is True
+    assert "Invalid image format" in body["error"]
+
+
+def test_an_aborted_prediction_is_a_failure_not_a_hang(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    emulator.faults.abort = {"*"}
+    stack = live()
+    token = stack.token()
+    execution, body = finish(stack, token, submit_transition(stack, token, image_base_url))
+    assert execution["status"] == "FAILED"
+    assert body["state"] == "FAILURE" and "aborted" in body["error"]
+
+
+def test_an_image_the_model_cannot_fetch_fails_with_a_clear_error(
+    live: Callable[..., Stack], image_base_url: str
+) -> None:
+    stack = live()
+    token = stack.token()
+    body = transition_body(
+        front_image=f"{image_base_url}/missing.jpg", tail_image=f"{image_base_url}/tail.jpg"
+    )
+    arn = stack.call("POST", CREATE, token=token, json_body=body).body["task_id"]
+    _, status = finish(stack, token, arn)
+    assert status["state"] == "FAILURE"
+    assert "start_image" in status["error"] and "404" in status["error"]
+
+
+def test_throttled_creates_are_retried_with_backoff_then_succeed(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    emulator.faults.throttle_creates = 2
+    stack = live()
+    token = stack.token()
+    arn = submit_transition(stack, token, image_base_url)
+    execution, body = finish(stack, token, arn)
+    assert execution["status"] == "SUCCEEDED" and body["state"] == "SUCCESS"
+    failures = [
+        e["taskFailedEventDetails"]["error"]
+        for e in stack.history(arn)
+        if e["type"] == "TaskFailed" and "taskFailedEventDetails" in e
+    ]
+    assert failures == ["ReplicateRateLimited", "ReplicateRateLimited"]
+    assert state_names(stack, arn).count("StartPredictions") == 1  # retried inside the state
+
+
+def test_a_prediction_that_never_finishes_times_out_and_is_cancelled(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    emulator.faults.never_finish = {"*"}
+    stack = live(WorkflowTiming(poll_interval_s=1, max_polls=3))
+    token = stack.token()
+    execution, body = finish(stack, token, submit_transition(stack, token, image_base_url))
+    assert execution["status"] == "FAILED" and execution.get("error") == "GenerationTimedOut"
+    assert body["state"] == "FAILURE" and body["error"] == "Video generation timed out after 3 seconds"
+    [prediction] = emulator.predictions()
+    assert prediction["status"] == "canceled"
+
+
+def test_an_unknown_model_fails_the_task_without_retrying(
+    live: Callable[..., Stack], image_base_url: str
+) -> None:
+    stack = live(transition_model="nobody/no-such-model")
+    token = stack.token()
+    arn = submit_transition(stack, token, image_base_url)
+    execution, body = finish(stack, token, arn)
+    assert execution["status"] == "FAILED"
+    assert body["state"] == "FAILURE" and "404" in body["error"] and "nobody/no-such-model" in body["error"]
+    assert state_names(stack, arn) == ["StartPredictions", "MarkFailed", "GenerationFailed"]
+
+
+def test_an_internal_error_reaches_the_client_as_a_plain_message(
+    live: Callable[..., Stack], image_base_url: str
+) -> None:
+    stack = live(media_bucket="no-such-bucket")  # Finalize cannot store the video
+    token = stack.token()
+    execution, body = finish(stack, token, submit_transition(stack, token, image_base_url))
+    assert execution["status"] == "FAILED"
+    assert body["error"] == "Video generation failed because of an internal error"
+    assert "Traceback" not in str(body) and "NoSuchBucket" not in str(body)
+
+
+def test_an_execution_stopped_from_outside_reads_as_failure_via_the_stale_record_path(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    emulator.faults.never_finish = {"*"}
+    stack = live(stale_after_seconds="1")
+    token = stack.token()
+    arn = submit_transition(stack, token, image_base_url)
+    time.sleep(0.5)
+    stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by hand")
+    assert stack.wait_execution(arn)["status"] == "ABORTED"
+    time.sleep(1.1)  # the record is now stale: nothing updated it since the stop
+    body = stack.call("GET", status_path(arn), token=token).body
+    assert body["state"] == "FAILURE" and body["error"] == "Video generation was stopped before it finished"
+    assert stack.call("GET", f"/video-status/{arn}", token=token).status == 404  # a transition task
