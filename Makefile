@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+## make serve [PORT=8000]: the local twin (the whole service offline) on 127.0.0.1:$(PORT)
+serve: $(STAMP)
+	$(BIN)/videogen serve --port $(PORT)
+
 ## make test: lint, type-check and the whole test suite (unit, API, workflow under moto, emulator)
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadfile

@@ -1,4 +1,6 @@
-"""``videogen``: operator commands.
+"""``videogen``: the local twin and operator commands.
+
+``videogen serve [--port N]`` runs the whole service offline (see ``videogen.twin``).
 
 ``videogen tokens create --owner NAME`` prints a new API token once (only its SHA-256 hash is
 stored); ``videogen tokens revoke TOKEN`` or ``--owner NAME`` removes tokens. The tokens table
@@ -45,9 +47,40 @@ def tokens_revoke(token: str | None, owner: str | None) -> int:
     return 0 if removed else 1
 
 
+def serve(host: str, port: int) -> int:
+    """Run the local twin until Ctrl-C or SIGTERM; everything it started stops with it."""
+    import os
+    import signal
+    import threading
+
+    from videogen.twin import PortInUseError, Twin, TwinConfig
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    twin = Twin(TwinConfig(host=host, port=port, token=os.environ.get("VIDEOGEN_TOKEN") or None))
+    try:
+        twin.start()
+    except PortInUseError as error:
+        print(f"videogen: {error}", file=sys.stderr)
+        twin.stop()
+        return 1
+    try:
+        print(twin.banner(), flush=True)
+        stop.wait()
+    finally:
+        print("Stopping the twin...", file=sys.stderr, flush=True)
+        twin.stop()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="videogen", description="Video generation service: operator commands")
     commands = root.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="Run the local twin: the whole service offline")
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, default=8000, help="Port of the API (default 8000)")
 
     tokens = commands.add_parser("tokens", help="Manage API tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)
@@ -62,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args.host, args.port)
     try:
         if args.command == "tokens" and args.action == "create":
             if not args.owner.strip():

@@ -1,0 +1,155 @@
+"""`videogen serve` end to end: both spec flows over real HTTP, real MP4s, errors, shutdown."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from tests.e2e.conftest import RunningTwin, process_group_alive, start_twin, stop_twin
+from videogen.twin import free_port
+
+CREATE = "/api/transitions/create-and-generate/"
+
+
+def client(twin: RunningTwin) -> httpx.Client:
+    return httpx.Client(base_url=twin.base_url, headers={"Authorization": f"Token {twin.token}"}, timeout=30)
+
+
+def example(twin: RunningTwin, **overrides: Any) -> dict[str, Any]:
+    """The request the banner's curl sends (the spec's example, with the twin's own images)."""
+    curl = next(line for line in twin.banner if line.strip().startswith("-d '"))
+    body: dict[str, Any] = json.loads(curl.strip().removeprefix("-d '").removesuffix("'"))
+    body.update(overrides)
+    return body
+
+
+def poll(http: httpx.Client, path: str, done: Any, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = http.get(path)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if done(body):
+            return body
+        assert response.headers["Retry-After"].isdigit()
+        time.sleep(1)
+    raise AssertionError(f"not done after {timeout}s: {body}")
+
+
+def probe(data: bytes) -> str:
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as video:
+        video.write(data)
+        video.flush()
+        return subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", video.name],
+            capture_output=True,
+            text=True,
+        ).stderr
+
+
+def seconds(info: str) -> float:
+    match = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
+    assert match, info
+    return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+
+
+def test_banner_gives_url_token_and_a_curl_that_works_as_is(twin: RunningTwin) -> None:
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", twin.base_url)
+    assert twin.token.startswith("vg_")
+    curl = "\n".join(line for line in twin.banner if line.startswith("    ") or "curl" in line)
+    command = curl.split("\n  curl -s -H")[0].replace("\\\n", " ").strip()
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+    assert '"status":"pending"' in result.stdout.replace(" ", ""), result
+
+
+@pytest.mark.parametrize("duration", [5, 10])
+def test_transition_flow_over_http_ends_with_a_playable_mp4_of_the_requested_length(
+    twin: RunningTwin, duration: int
+) -> None:
+    with client(twin) as http:
+        submitted = http.post(CREATE, json=example(twin, duration=duration))
+        assert submitted.status_code == 202
+        task_id = submitted.json()["task_id"]
+        final = poll(http, f"/api/transitions/task-status/{task_id}/", lambda b: b["ready"])
+        assert final["state"] == "SUCCESS", final
+        video = httpx.get(final["result"]["video_url"], timeout=30)
+        thumbnail = httpx.get(final["result"]["thumbnail_url"], timeout=30)
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    info = probe(video.content)
+    assert "h264" in info and "yuv420p" in info
+    assert abs(seconds(info) - duration) < 0.2
+    assert video.content.find(b"moov") < video.content.find(b"mdat")  # faststart: plays while loading
+    assert thumbnail.status_code == 200 and thumbnail.content[:3] == b"\xff\xd8\xff"
+
+
+def test_dream_flow_completes_through_video_status(twin: RunningTwin) -> None:
+    with client(twin) as http:
+        submitted = http.post(
+            "/generate-video", params={"dream": "a lighthouse made of jelly", "style": "Cursed"}
+        )
+        assert submitted.status_code == 202 and submitted.json()["status"] == "pending"
+        task_id = submitted.json()["task_id"]
+        final = poll(http, f"/video-status/{task_id}", lambda b: b["status"] in ("completed", "failed"))
+    assert final["status"] == "completed" and final["error"] is None
+    assert final["dream"] == "a lighthouse made of jelly" and final["style"] == "Cursed"
+    assert abs(seconds(probe(httpx.get(final["video_url"], timeout=30).content)) - 5) < 0.2
+
+
+def test_errors_over_http(twin: RunningTwin) -> None:
+    with client(twin) as http:
+        invalid = http.post(CREATE, json=example(twin, duration=7))
+        assert invalid.status_code == 422
+        assert (
+            invalid.json()["detail"][0]["loc"] == ["body", "duration"] and invalid.json()["detail"][0]["msg"]
+        )
+        malformed = http.post(CREATE, content=b"{nope", headers={"Content-Type": "application/json"})
+        assert malformed.status_code == 422
+        missing = http.get("/api/transitions/task-status/00000000-0000-4000-8000-000000000000/")
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Task not found"})
+    anonymous = httpx.post(f"{twin.base_url}{CREATE}", json=example(twin))
+    assert anonymous.status_code == 401 and "Token" in anonymous.json()["detail"]
+
+
+def test_the_spec_poll_manually_loop_runs_unchanged_against_the_twin(twin: RunningTwin, node: str) -> None:
+    script = Path(__file__).with_name("poll_manually.mjs")
+    result = subprocess.run(
+        [node, str(script), twin.base_url, twin.token, json.dumps(example(twin))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "completed" and outcome["video_url"].startswith("http://127.0.0.1:")
+
+
+def test_env_token_port_in_use_and_sigterm_leaves_nothing_behind() -> None:
+    port = free_port()
+    running = start_twin(port, token="vg_known-dev-token")
+    try:
+        assert running.token == "vg_known-dev-token"
+        with httpx.Client(
+            base_url=running.base_url, headers={"Authorization": "Token vg_known-dev-token"}
+        ) as http:
+            http.post(CREATE, json=example(running))  # leave a render in flight
+        clash = subprocess.run(
+            [str(Path(running.process.args[0])), "serve", "--port", str(port)],  # type: ignore[index]
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert clash.returncode == 1 and f"port {port}" in clash.stderr
+        assert len(clash.stderr.strip().splitlines()) == 1
+    finally:
+        assert stop_twin(running) == 0
+    time.sleep(0.5)
+    assert not process_group_alive(running.process.pid)

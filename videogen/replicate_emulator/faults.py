@@ -1,0 +1,132 @@
+"""Fault injection knobs: what the emulator should get wrong, and thread-safe counters for it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+_COUNTERS = ("throttle_creates", "throttle_gets", "unavailable_creates")
+_MODEL_SETS = ("abort", "never_finish")
+
+
+@dataclass
+class Faults:
+    """Behaviour overrides; mutate the fields directly or ``POST /_emulator/faults`` a JSON object.
+
+    Model-name matchers (``fail`` keys, ``abort``, ``never_finish``) accept ``owner/name`` or ``"*"``.
+    """
+
+    latency_s: float = 0.0
+    """Added to every ``/v1`` API response."""
+    throttle_creates: int = 0
+    """The next N create calls answer 429 (with ``Retry-After: 1``)."""
+    throttle_gets: int = 0
+    """The next N ``GET /v1/predictions/{id}`` calls answer 429."""
+    unavailable_creates: int = 0
+    """The next N create calls answer 503."""
+    fail: dict[str, str] = field(default_factory=dict)
+    """Model -> error text: the prediction starts, logs a little, then ends ``failed`` with that text."""
+    abort: set[str] = field(default_factory=set)
+    """Models whose predictions end ``aborted`` without ever starting."""
+    never_finish: set[str] = field(default_factory=set)
+    """Models whose predictions stay ``processing`` (progress stuck below 100%) until canceled."""
+    start_delay_s: float = 0.1
+    """Time spent in ``starting`` before ``processing`` (queueing for a render slot comes on top)."""
+    min_processing_s: float = 0.0
+    """A prediction stays ``processing`` at least this long; renders are paced to fill the time."""
+
+    def failure_for(self, model: str) -> str | None:
+        return self.fail.get(model, self.fail.get("*"))
+
+    def aborts(self, model: str) -> bool:
+        return model in self.abort or "*" in self.abort
+
+    def never_finishes(self, model: str) -> bool:
+        return model in self.never_finish or "*" in self.never_finish
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "latency_s": self.latency_s,
+            "throttle_creates": self.throttle_creates,
+            "throttle_gets": self.throttle_gets,
+            "unavailable_creates": self.unavailable_creates,
+            "fail": dict(self.fail),
+            "abort": sorted(self.abort),
+            "never_finish": sorted(self.never_finish),
+            "start_delay_s": self.start_delay_s,
+            "min_processing_s": self.min_processing_s,
+        }
+
+
+class FaultsError(ValueError):
+    """A ``/_emulator/faults`` payload that cannot be applied."""
+
+
+def coerce_fault_updates(data: Any) -> dict[str, Any]:
+    """Validate a JSON object of fault fields and convert values to the dataclass's types.
+
+    Validation happens before anything is applied so a bad payload changes nothing.
+    """
+    if not isinstance(data, dict):
+        raise FaultsError("expected a JSON object of fault fields")
+    known = {f.name for f in fields(Faults)}
+    updates: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in known:
+            raise FaultsError(f"unknown fault field {name!r}; known fields: {', '.join(sorted(known))}")
+        updates[name] = _coerce(name, value)
+    return updates
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in _COUNTERS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise FaultsError(f"{name} must be a non-negative integer")
+        return value
+    if name in _MODEL_SETS:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise FaultsError(f"{name} must be a list of model names")
+        return set(value)
+    if name == "fail":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise FaultsError("fail must be an object mapping model names to error texts")
+        return dict(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise FaultsError(f"{name} must be a non-negative number")
+    return float(value)
+
+
+class FaultState:
+    """Owns the live ``Faults`` instance and decrements its counters atomically."""
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self._lock = threading.Lock()
+
+    def take(self, counter: str) -> bool:
+        """Consume one unit of ``counter`` if any is left; True means "inject the fault now"."""
+        if counter not in _COUNTERS:
+            raise ValueError(f"not a fault counter: {counter}")
+        with self._lock:
+            left = getattr(self.faults, counter)
+            if left <= 0:
+                return False
+            setattr(self.faults, counter, left - 1)
+            return True
+
+    def update(self, updates: dict[str, Any]) -> None:
+        with self._lock:
+            for name, value in updates.items():
+                setattr(self.faults, name, value)
+
+    def reset(self) -> None:
+        """Restore defaults in place, so references to ``emu.faults`` held by tests stay live."""
+        defaults = Faults()
+        with self._lock:
+            for f in fields(Faults):
+                setattr(self.faults, f.name, getattr(defaults, f.name))
