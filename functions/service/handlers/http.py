@@ -10,7 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
@@ -50,7 +50,9 @@ def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def make_resolver() -> APIGatewayRestResolver:
     """A REST resolver with request validation and our error shapes."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    # Browser clients: any origin may call with its token (no cookies); they may read Retry-After.
+    cors = CORSConfig(allow_origin="*", expose_headers=["Retry-After"], max_age=600)
+    app = APIGatewayRestResolver(enable_validation=True, cors=cors)
 
     def request_id() -> str | None:
         context = app.lambda_context
