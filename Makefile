@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: test lint typecheck unit serve clean
+.PHONY: test lint typecheck unit serve synth clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
+
+## make synth: the CloudFormation template in cdk.out/ (and cdk-nag's report), offline: no Docker,
+## no AWS account, no network. Layer bundling (pip) is skipped here; `npx aws-cdk@2 deploy` bundles.
+## Fails on any cdk-nag error without a suppression.
+synth: $(STAMP)
+	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"aws:cdk:bundling-stacks": []}' $(BIN)/python app.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

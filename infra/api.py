@@ -1,0 +1,164 @@
+"""The REST API: the catalog's routes, all behind the token authorizer, with logging, throttling,
+CORS and gateway errors in the handlers' ``{"detail": ...}`` shape."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from infra.config import StackConfig
+from infra.functions import ServiceFunctions
+from service.catalog import AUTHORIZER, FUNCTIONS, GATEWAY_ERRORS
+
+#: One JSON object per request in the access log group.
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integration.latency",
+    "integrationStatus": "$context.integration.status",
+    "integrationError": "$context.integration.error",
+    "owner": "$context.authorizer.principalId",
+    "authorizerStatus": "$context.authorizer.status",
+    "authorizerLatency": "$context.authorizer.latency",
+    "authorizerError": "$context.authorizer.error",
+    "errorType": "$context.error.responseType",
+    "errorMessage": "$context.error.message",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+#: Gateway response type → (status code, or None to keep API Gateway's; body template).
+GATEWAY_RESPONSES: dict[str, tuple[str | None, str]] = {
+    "UNAUTHORIZED": ("401", json.dumps({"detail": GATEWAY_ERRORS[401]})),
+    "ACCESS_DENIED": ("403", json.dumps({"detail": GATEWAY_ERRORS[403]})),
+    "THROTTLED": ("429", json.dumps({"detail": GATEWAY_ERRORS[429]})),
+    # An unknown route is API Gateway's "Missing Authentication Token" 403; the twin says 404.
+    "MISSING_AUTHENTICATION_TOKEN": ("404", json.dumps({"detail": GATEWAY_ERRORS[404]})),
+    # Any other 4xx keeps its status; messageString is API Gateway's message as a quoted JSON string.
+    "DEFAULT_4XX": (None, '{"detail": $context.error.messageString}'),
+    "DEFAULT_5XX": (None, json.dumps({"detail": GATEWAY_ERRORS[500], "request_id": "$context.requestId"})),
+}
+_RESPONSE_TYPES = {
+    "UNAUTHORIZED": apigw.ResponseType.UNAUTHORIZED,
+    "ACCESS_DENIED": apigw.ResponseType.ACCESS_DENIED,
+    "THROTTLED": apigw.ResponseType.THROTTLED,
+    "MISSING_AUTHENTICATION_TOKEN": apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    "DEFAULT_4XX": apigw.ResponseType.DEFAULT_4_XX,
+    "DEFAULT_5XX": apigw.ResponseType.DEFAULT_5_XX,
+}
+
+
+def resource_path(route_path: str) -> str:
+    """API Gateway resources cannot end in '/': ``/a/b/`` is the resource ``/a/b``. A request to
+    ``/a/b/`` is routed to it and the Lambda event keeps the path as sent (``/a/b/``), which is
+    what the handlers' routes match; the route paths therefore stay exactly the catalog's."""
+    return route_path.rstrip("/") or "/"
+
+
+class Api(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StackConfig, functions: ServiceFunctions
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=config.log_retention)
+        origins = list(config.cors_allow_origins)
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{config.prefix}-api",
+            description="videogen: asynchronous video generation (transitions and dreams)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Execution logging needs the account-level CloudWatch role (AWS::ApiGateway::Account).
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT)),
+                logging_level=apigw.MethodLoggingLevel(config.api_execution_log_level),
+                data_trace_enabled=False,  # request bodies (image URLs, prompts) stay out of logs
+                tracing_enabled=True,
+                throttling_rate_limit=config.api_throttle_rate_limit,
+                throttling_burst_limit=config.api_throttle_burst_limit,
+            ),
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type"],
+                expose_headers=["Retry-After"],
+                max_age=Duration.hours(1),
+            ),
+        )
+
+        self.authorizer = apigw.TokenAuthorizer(
+            self,
+            "TokenAuthorizer",
+            handler=functions.functions[AUTHORIZER],
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            results_cache_ttl=Duration.seconds(config.authorizer_cache_seconds),
+        )
+        for spec in FUNCTIONS:
+            if not spec.routes:
+                continue
+            integration = apigw.LambdaIntegration(functions.functions[spec.name], allow_test_invoke=False)
+            for method, path in spec.routes:
+                self.rest_api.root.resource_for_path(resource_path(path)).add_method(
+                    method,
+                    integration,
+                    authorizer=self.authorizer,
+                    authorization_type=apigw.AuthorizationType.CUSTOM,
+                )
+
+        cors_origin = {"Access-Control-Allow-Origin": f"'{origins[0]}'"} if len(origins) == 1 else {}
+        for response_type, (status, template) in GATEWAY_RESPONSES.items():
+            self.rest_api.add_gateway_response(
+                f"{response_type.title().replace('_', '')}Response",
+                type=_RESPONSE_TYPES[response_type],
+                status_code=status,
+                templates={"application/json": template},
+                response_headers=cors_origin,
+            )
+
+        NagSuppressions.add_resource_suppressions(
+            self.rest_api,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-APIG2",
+                    reason="Requests are validated by the handlers (powertools + pydantic), which "
+                    "answer 422 in the FastAPI shape the spec's clients parse; a gateway model "
+                    "would be a second, divergent schema.",
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-APIG3",
+                    reason="No WAF: every route needs a token (authorizer, cached), the stage is "
+                    "throttled, and the API serves no browser-rendered content; add a web ACL per "
+                    "deployment if abuse shows up.",
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-COG4",
+                    reason="The API's clients authenticate with 'Authorization: Token <token>' "
+                    "(the spec); the Lambda TOKEN authorizer checks it, Cognito is not used.",
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason="The account-level API Gateway CloudWatch role uses AWS's "
+                    "AmazonAPIGatewayPushToCloudWatchLogs, the documented policy for execution logging.",
+                    applies_to=[
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                    ],
+                ),
+            ],
+            apply_to_children=True,
+        )

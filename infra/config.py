@@ -1,0 +1,166 @@
+"""The stack's configuration: CDK context (``cdk.json``, overridable with ``-c key=value``), validated.
+
+Synthesis reads nothing else: no AWS calls, no git, no environment lookups. Values given with
+``-c`` arrive as strings, so every number is coerced here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import aws_logs as logs
+from constructs import Node
+
+#: The repository root: the code asset (``functions/``), the ASL file and ``cdk.json`` live here.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = REPO_ROOT / "cdk.json"
+
+#: powertools' service name and metrics namespace (the functions emit EMF under these).
+SERVICE_NAME = "videogen"
+METRICS_NAMESPACE = "VideoGen"
+
+#: CloudWatch Logs accepts only these retention periods (days).
+_RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_MODEL = re.compile(r"^[\w.-]+/[\w.-]+(:[0-9a-f]{8,})?$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """A context value that would synthesize a broken or surprising stack."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Every knob of the deployment; ``docs/operations.md`` lists them with their meaning."""
+
+    stage: str = "prod"
+    transition_model: str = "kwaivgi/kling-v1.6-pro"
+    dream_model: str = "kwaivgi/kling-v1.6-standard"
+    poll_interval_seconds: int = 5
+    max_polls: int = 120
+    #: Task records (DynamoDB TTL) and their media (S3 lifecycle) expire together.
+    retention_days: int = 30
+    log_retention_days: int = 30
+    log_level: str = "INFO"
+    alarm_email: str | None = None
+    api_throttle_rate_limit: int = 50
+    api_throttle_burst_limit: int = 100
+    authorizer_cache_seconds: int = 300
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    #: API Gateway execution logging: ERROR (failures only) or INFO (every request, costs more).
+    api_execution_log_level: str = "ERROR"
+    alarm_api_5xx_percent: int = 5
+    alarm_failed_executions: int = 3
+    alarm_workflow_function_errors: int = 5
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not _STAGE.match(self.stage):
+            problems.append(f"stage {self.stage!r}: lower-case letters, digits and '-', at most 16")
+        for key in ("transition_model", "dream_model"):
+            if not _MODEL.match(getattr(self, key)):
+                problems.append(f"{key}: expected 'owner/name' or 'owner/name:version'")
+        if not 1 <= self.poll_interval_seconds <= 300:
+            problems.append("poll_interval_seconds: between 1 and 300")
+        if not 1 <= self.max_polls <= 5000:
+            problems.append("max_polls: between 1 and 5000 (each poll is ~4 state transitions)")
+        if self.retention_days < 1:
+            problems.append("retention_days: at least 1")
+        if self.log_retention_days not in _RETENTION_DAYS:
+            problems.append(f"log_retention_days: one of {sorted(_RETENTION_DAYS)}")
+        if self.log_level not in _LOG_LEVELS:
+            problems.append(f"log_level: one of {_LOG_LEVELS}")
+        if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
+            problems.append("alarm_email: an e-mail address, or empty for no subscription")
+        if self.api_throttle_rate_limit < 1 or self.api_throttle_burst_limit < 1:
+            problems.append("api_throttle_rate_limit / api_throttle_burst_limit: at least 1")
+        if not 0 <= self.authorizer_cache_seconds <= 3600:
+            problems.append("authorizer_cache_seconds: between 0 and 3600")
+        if not self.cors_allow_origins:
+            problems.append("cors_allow_origins: at least one origin (or '*')")
+        if self.api_execution_log_level not in ("ERROR", "INFO"):
+            problems.append("api_execution_log_level: ERROR or INFO")
+        if problems:
+            raise ConfigError("Invalid CDK context: " + "; ".join(problems))
+
+    @property
+    def prefix(self) -> str:
+        """``videogen-<stage>``: the names we set (API, alarms, dashboard, state machine log group)."""
+        return f"{SERVICE_NAME}-{self.stage}"
+
+    @property
+    def stack_name(self) -> str:
+        return f"VideoGen-{self.stage}"
+
+    @property
+    def replicate_secret_name(self) -> str:
+        return f"{SERVICE_NAME}/{self.stage}/replicate-api-token"
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return _RETENTION_DAYS[self.log_retention_days]
+
+    @classmethod
+    def from_node(cls, node: Node) -> StackConfig:
+        """Read every field from context; a missing key keeps its default, an unknown one (a typo
+        in ``cdk.json`` or ``-c``) is an error. CDK's own keys all contain ':' or '/'."""
+        unknown = [
+            key
+            for key in node.get_all_context()
+            if ":" not in key and "/" not in key and key not in cls.__dataclass_fields__
+        ]
+        if unknown:
+            raise ConfigError(f"Invalid CDK context: unknown key(s) {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, field in cls.__dataclass_fields__.items():
+            raw = node.try_get_context(name)
+            if raw is None:
+                continue
+            values[name] = _coerce(name, raw, field.default)
+        return cls(**values)
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    """Context from ``cdk.json`` keeps its JSON type; from ``-c key=value`` it is a string."""
+    if name == "alarm_email":
+        return str(raw).strip() or None
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"Invalid CDK context: {name} must be an integer, got {raw!r}") from error
+    if isinstance(default, tuple):
+        if isinstance(raw, str):
+            raw = json.loads(raw) if raw.startswith("[") else [part.strip() for part in raw.split(",")]
+        return tuple(str(item) for item in raw)
+    return str(raw)
+
+
+def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """``cdk.json``'s context, for runs without the CDK CLI (``make synth``, the tests)."""
+    return dict(json.loads(path.read_text()).get("context", {}))

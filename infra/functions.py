@@ -1,0 +1,172 @@
+"""Every Lambda of the catalog, from one set of defaults: a new catalog entry is a new function.
+
+Defaults (here, and only here): Python 3.12 on arm64, JSON log format into an explicit log group
+with retention, X-Ray active tracing, a role of its own that may write only its own log group,
+the powertools environment. What differs per function comes from ``service.catalog``: handler,
+memory, timeout, layers (by ``kind`` and ``ffmpeg``), settings environment and grants (by ``needs``).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Size
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from infra.bundling import API_LAYER, FFMPEG_LAYER, RUNTIME, WORKFLOW_LAYER, LayerSpec, layer_code
+from infra.config import METRICS_NAMESPACE, REPO_ROOT, SERVICE_NAME, StackConfig
+from infra.permissions import GrantTargets, grant_needs
+from infra.storage import Storage
+from service.catalog import FUNCTIONS, FunctionSpec
+
+#: arm64 (Graviton): about 20% cheaper per GB-second than x86_64 at equal or better speed for
+#: this I/O-bound Python, and every native dependency ships aarch64 wheels (pydantic-core,
+#: imageio-ffmpeg's static ffmpeg).
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+#: Finalize downloads the model's video (up to ``max_video_bytes``, 500 MB) and writes a
+#: thumbnail in /tmp: the default 512 MB would not hold it.
+FFMPEG_TMP = Size.mebibytes(2048)
+
+_CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache"]
+
+
+def pascal_case(name: str) -> str:
+    """``start_predictions`` → ``StartPredictions`` (construct ids)."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def layers_for(spec: FunctionSpec) -> tuple[LayerSpec, ...]:
+    """API functions get the API layer only: replicate and ffmpeg never reach them."""
+    if spec.kind != "workflow":
+        return (API_LAYER,)
+    return (WORKFLOW_LAYER, FFMPEG_LAYER) if spec.ffmpeg else (WORKFLOW_LAYER,)
+
+
+class ServiceFunctions(Construct):
+    """The catalog's functions; ``connect`` wires what needs the state machine (built after them)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.storage = storage
+        # One asset for all functions: the handlers are ``service.handlers.<name>.handler``.
+        self.code = lambda_.Code.from_asset(str(REPO_ROOT / "functions"), exclude=_CODE_EXCLUDES)
+        self.layers = {
+            layer.name: lambda_.LayerVersion(
+                self,
+                f"{pascal_case(layer.name)}Layer",
+                code=layer_code(layer, ARCHITECTURE),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description=f"videogen {layer.name} dependencies: {layer.description}",
+            )
+            for layer in (API_LAYER, WORKFLOW_LAYER, FFMPEG_LAYER)
+        }
+        #: Catalog name → function.
+        self.functions: dict[str, lambda_.Function] = {spec.name: self._function(spec) for spec in FUNCTIONS}
+
+    def of_kind(self, *kinds: str) -> dict[str, lambda_.Function]:
+        return {spec.name: self.functions[spec.name] for spec in FUNCTIONS if spec.kind in kinds}
+
+    def _function(self, spec: FunctionSpec) -> lambda_.Function:
+        cid = pascal_case(spec.name)
+        log_group = logs.LogGroup(self, f"{cid}Logs", retention=self.config.log_retention)
+        role = iam.Role(
+            self,
+            f"{cid}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"videogen {spec.name}: its log group, X-Ray and the catalog needs {sorted(spec.needs)}",
+        )
+        # Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): its own group only.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        function = lambda_.Function(
+            self,
+            cid,
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self.code,
+            handler=spec.handler,
+            layers=[self.layers[layer.name] for layer in layers_for(spec)],
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_s),
+            ephemeral_storage_size=FFMPEG_TMP if spec.ffmpeg else None,
+            environment=self._environment(spec),
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="X-Ray active tracing: xray:PutTraceSegments and PutTelemetryRecords "
+                    "do not support resource-level permissions (Resource must be *).",
+                    applies_to=["Resource::*"],
+                )
+            ],
+            apply_to_children=True,
+        )
+        NagSuppressions.add_resource_suppressions(
+            function,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-L1",
+                    reason="Pinned to python3.12 on purpose: the layers are pip-installed for "
+                    "CPython 3.12 wheels and the local twin provisions python3.12; moving runtime "
+                    "is a deliberate change of infra/bundling.py.",
+                )
+            ],
+        )
+        return function
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """powertools settings for all; ``VIDEOGEN_*`` settings only where a need uses them."""
+        environment = {
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": self.config.log_level,
+        }
+        needs = spec.needs
+        if needs & {"tasks:read", "tasks:write"}:
+            environment["VIDEOGEN_TASKS_TABLE"] = self.storage.tables["tasks"].table_name
+            environment["VIDEOGEN_TASK_TTL_DAYS"] = str(self.config.retention_days)
+        if "tokens:read" in needs:
+            environment["VIDEOGEN_TOKENS_TABLE"] = self.storage.tables["tokens"].table_name
+        if needs & {"media:read", "media:write"}:
+            environment["VIDEOGEN_MEDIA_BUCKET"] = self.storage.media_bucket.bucket_name
+        if "replicate:secret" in needs:
+            environment["VIDEOGEN_REPLICATE_SECRET_NAME"] = self.config.replicate_secret_name
+        if spec.kind != "authorizer":
+            # The submit path fixes the model into the job; the workflow reads it from there,
+            # but a function that falls back to settings must see the same models.
+            environment["VIDEOGEN_TRANSITION_MODEL"] = self.config.transition_model
+            environment["VIDEOGEN_DREAM_MODEL"] = self.config.dream_model
+        return environment
+
+    def connect(self, state_machine: sfn.StateMachine) -> None:
+        """Once the state machine exists: its ARN where executions are started or described, and
+        every function's grants from its needs. (The machine references only workflow functions,
+        which never need it: no cycle.)"""
+        targets = GrantTargets(
+            tasks_table=self.storage.tables["tasks"],
+            tokens_table=self.storage.tables["tokens"],
+            media_bucket=self.storage.media_bucket,
+            replicate_secret=self.storage.replicate_secret,
+            state_machine=state_machine,
+        )
+        for spec in FUNCTIONS:
+            function = self.functions[spec.name]
+            if spec.needs & {"executions:start", "executions:describe"}:
+                function.add_environment("VIDEOGEN_STATE_MACHINE_ARN", state_machine.state_machine_arn)
+            grant_needs(function, spec, targets)

@@ -1,0 +1,101 @@
+"""Least privilege from the catalog: each ``need`` of a function becomes its narrowest IAM grant.
+
+No ``grant_*`` helpers here on purpose: they add actions the code never calls (Query, Scan,
+DescribeTable, BatchGetItem, DescribeSecret, versions of ``lambda:InvokeFunction``...). Every
+action below is one the adapters in ``functions/service/adapters`` actually call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import get_args
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+
+from service.catalog import FunctionSpec, Need
+
+#: The key prefixes Finalize writes and the status function presigns (``functions/service/domain``):
+#: media grants and the bucket's lifecycle rules are limited to these.
+MEDIA_PREFIXES = ("videos/", "thumbnails/")
+
+
+@dataclass(frozen=True)
+class GrantTargets:
+    """The resources the needs refer to."""
+
+    tasks_table: dynamodb.ITable
+    tokens_table: dynamodb.ITable
+    media_bucket: s3.IBucket
+    replicate_secret: secretsmanager.ISecret
+    state_machine: sfn.StateMachine
+
+    def executions_arn(self) -> str:
+        """``arn:…:execution:<machine name>:*`` — this machine's executions, no other's."""
+        return Stack.of(self.state_machine).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def media_object_arns(self) -> list[str]:
+        return [self.media_bucket.arn_for_objects(f"{prefix}*") for prefix in MEDIA_PREFIXES]
+
+
+#: need → (actions, resources). The infra tests restate this intent independently.
+NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str]]]] = {
+    "tasks:read": (("dynamodb:GetItem",), lambda t: [t.tasks_table.table_arn]),
+    "tasks:write": (
+        ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+        lambda t: [t.tasks_table.table_arn],
+    ),
+    "tokens:read": (("dynamodb:GetItem",), lambda t: [t.tokens_table.table_arn]),
+    "executions:start": (("states:StartExecution",), lambda t: [t.state_machine.state_machine_arn]),
+    "executions:describe": (("states:DescribeExecution",), lambda t: [t.executions_arn()]),
+    # Presigned GETs are signed with the function's own credentials: it needs GetObject itself.
+    "media:read": (("s3:GetObject",), GrantTargets.media_object_arns),
+    # upload_file switches to multipart above 8 MB: PutObject covers the parts, Abort the cleanup.
+    "media:write": (("s3:PutObject", "s3:AbortMultipartUpload"), GrantTargets.media_object_arns),
+    "replicate:secret": (("secretsmanager:GetSecretValue",), lambda t: [t.replicate_secret.secret_arn]),
+}
+
+if set(NEED_GRANTS) != set(get_args(Need)):  # a need added to the catalog must get its grant here
+    raise RuntimeError(f"Needs without a grant: {set(get_args(Need)) - set(NEED_GRANTS)}")
+
+
+def grant_needs(function: lambda_.Function, spec: FunctionSpec, targets: GrantTargets) -> None:
+    """Attach one statement per need of ``spec`` to the function's role."""
+    for need in sorted(spec.needs):
+        actions, resources = NEED_GRANTS[need]
+        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=resources(targets)))
+    wildcards = []
+    if spec.needs & {"media:read", "media:write"}:
+        wildcards.append(
+            RegexAppliesTo(regex=r"/^Resource::<.*MediaBucket[0-9A-F]+\.Arn>\/(videos|thumbnails)\/\*$/g")
+        )
+    if "executions:describe" in spec.needs:
+        wildcards.append(RegexAppliesTo(regex=r"/^Resource::arn:.*:execution:.*:\*$/g"))
+    if wildcards and function.role is not None:
+        NagSuppressions.add_resource_suppressions(
+            function.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Object and execution ids are minted at run time (task ids), so the grant "
+                        "names a key prefix (videos/*, thumbnails/*) or this state machine's "
+                        "executions (execution:<machine>:*); the actions are single, read or put only."
+                    ),
+                    applies_to=wildcards,
+                )
+            ],
+            apply_to_children=True,
+        )

@@ -1,0 +1,66 @@
+"""The one stack: it composes the capability constructs and does nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.api import Api
+from infra.config import StackConfig
+from infra.functions import ServiceFunctions
+from infra.observability import Monitored, Observability
+from infra.storage import Storage
+from infra.workflow import Workflow
+
+
+class VideoGenStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.storage = Storage(self, "Storage", config=config)
+        self.functions = ServiceFunctions(self, "Functions", config=config, storage=self.storage)
+        self.workflow = Workflow(
+            self, "Workflow", config=config, workflow_functions=self.functions.of_kind("workflow")
+        )
+        # After the machine: submit/status get its ARN, every function its grants. The machine
+        # references only workflow functions, which never reference it: no dependency cycle.
+        self.functions.connect(self.workflow.state_machine)
+        self.api = Api(self, "Api", config=config, functions=self.functions)
+        self.observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            monitored=Monitored(
+                stage=self.api.rest_api.deployment_stage,
+                functions=self.functions.functions,
+                state_machine=self.workflow.state_machine,
+                tables=self.storage.tables,
+            ),
+        )
+
+        outputs = {
+            "ApiUrl": (
+                self.api.rest_api.url,
+                "Base URL (ends with /): append api/transitions/..., generate-video, video-status/...",
+            ),
+            "TasksTableName": (self.storage.tables["tasks"].table_name, "VIDEOGEN_TASKS_TABLE"),
+            "TokensTableName": (
+                self.storage.tables["tokens"].table_name,
+                "VIDEOGEN_TOKENS_TABLE for 'videogen tokens create'",
+            ),
+            "MediaBucketName": (self.storage.media_bucket.bucket_name, "Finished videos and thumbnails"),
+            "ReplicateSecretName": (
+                config.replicate_secret_name,
+                "Set its value: aws secretsmanager put-secret-value",
+            ),
+            "StateMachineArn": (
+                self.workflow.state_machine.state_machine_arn,
+                "The video-generation workflow",
+            ),
+            "AlarmTopicArn": (self.observability.topic.topic_arn, "Subscribe here to receive the alarms"),
+            "DashboardName": (config.prefix, "CloudWatch dashboard"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)

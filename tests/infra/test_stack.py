@@ -1,0 +1,743 @@
+"""The synthesized stack, checked against the catalog and the issue's intent: functions, API,
+data, workflow, least privilege, observability, cdk-nag and cfn-lint. Offline, one synthesis."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+
+from service.catalog import (
+    AUTHORIZER,
+    FUNCTIONS,
+    GATEWAY_ERRORS,
+    STATE_MACHINE_DEFINITION,
+    TABLES,
+    FunctionSpec,
+    Need,
+    WorkflowTiming,
+)
+from service.settings import Settings
+from tests.infra.conftest import Synth
+
+ROOT = Path(__file__).resolve().parents[2]
+OPERATIONS = (ROOT / "docs/operations.md").read_text()
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def render(value: Any) -> str:
+    """A CloudFormation value as text: ``{"Ref": X}`` → ``<X>``, GetAtt → ``<X.Attr>``, Join joined."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return f"<{arg}>"
+        if key == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if key == "Fn::Join":
+            return arg[0].join(render(part) for part in arg[1])
+    return json.dumps(value, sort_keys=True)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def only(items: dict[str, Any]) -> tuple[str, Any]:
+    assert len(items) == 1, sorted(items)
+    return next(iter(items.items()))
+
+
+def function_resource(synth: Synth, spec: FunctionSpec) -> tuple[str, dict[str, Any]]:
+    return only(
+        {
+            k: v
+            for k, v in synth.of_type("AWS::Lambda::Function").items()
+            if v["Properties"]["Handler"] == spec.handler
+        }
+    )
+
+
+def role_grants(synth: Synth, role_id: str) -> set[tuple[str, str]]:
+    """Every (action, resource) the role's inline and attached-by-CDK policies allow."""
+    statements: list[dict[str, Any]] = []
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    for policy in synth.resources[role_id]["Properties"].get("Policies", []):
+        statements += policy["PolicyDocument"]["Statement"]
+    grants = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow" and "Condition" not in statement, statement
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                grants.add((action, render(resource)))
+    return grants
+
+
+def function_grants(synth: Synth, spec: FunctionSpec) -> set[tuple[str, str]]:
+    _, function = function_resource(synth, spec)
+    return role_grants(synth, function["Properties"]["Role"]["Fn::GetAtt"][0])
+
+
+def table_id(synth: Synth, name: str) -> str:
+    key = next(t.partition_key for t in TABLES if t.name == name)
+    return only(
+        {
+            k: v
+            for k, v in synth.of_type("AWS::DynamoDB::Table").items()
+            if v["Properties"]["KeySchema"][0]["AttributeName"] == key
+        }
+    )[0]
+
+
+def media_bucket(synth: Synth) -> tuple[str, dict[str, Any]]:
+    return only({k: v for k, v in synth.of_type("AWS::S3::Bucket").items() if "MediaBucket" in k})
+
+
+def environment(synth: Synth, spec: FunctionSpec) -> dict[str, Any]:
+    return dict(function_resource(synth, spec)[1]["Properties"]["Environment"]["Variables"])
+
+
+# -- functions -------------------------------------------------------------------------------------
+def test_every_catalog_function_exists_with_the_shared_defaults(synth: Synth) -> None:
+    assert len(synth.of_type("AWS::Lambda::Function")) == len(FUNCTIONS)
+    roles = set()
+    for spec in FUNCTIONS:
+        _, function = function_resource(synth, spec)
+        props = function["Properties"]
+        assert props["MemorySize"] == spec.memory_mb, spec.name
+        assert props["Timeout"] == spec.timeout_s, spec.name
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        log_group = synth.resources[props["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Properties"]["RetentionInDays"] == synth.config.log_retention_days
+        roles.add(props["Role"]["Fn::GetAtt"][0])
+    assert len(roles) == len(FUNCTIONS), "each function has a role of its own"
+
+
+def test_functions_share_one_code_asset_and_get_only_their_layers(synth: Synth) -> None:
+    layers = {
+        k: v["Properties"]["Description"] for k, v in synth.of_type("AWS::Lambda::LayerVersion").items()
+    }
+    keys = {v["Properties"]["Content"]["S3Key"] for v in synth.of_type("AWS::Lambda::LayerVersion").values()}
+    assert len(keys) == len(layers) == 3, "each layer is its own asset (the bundling cache key differs)"
+    code = set()
+    for spec in FUNCTIONS:
+        _, function = function_resource(synth, spec)
+        code.add(function["Properties"]["Code"]["S3Key"])
+        carried = " ".join(layers[ref["Ref"]] for ref in function["Properties"]["Layers"])
+        if spec.kind in ("api", "authorizer"):
+            assert "replicate" not in carried and "ffmpeg" not in carried, spec.name
+            assert "powertools" in carried and "pydantic-settings" in carried
+        else:
+            assert "replicate" in carried and "httpx" in carried, spec.name
+            assert ("ffmpeg" in carried) == spec.ffmpeg, spec.name
+        if spec.ffmpeg:
+            assert function["Properties"]["EphemeralStorage"] == {"Size": 2048}
+    assert len(code) == 1
+
+
+def test_layer_bundling_is_pip_for_the_lambda_platform_with_pyproject_ranges() -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.bundling import API_LAYER, FFMPEG_LAYER, WORKFLOW_LAYER, pip_command
+
+    command = pip_command(WORKFLOW_LAYER, Path("/out/python"), lambda_.Architecture.ARM_64)
+    text = " ".join(command)
+    for flag in (
+        "--only-binary=:all:",
+        "--python-version 3.12",
+        "--platform manylinux2014_aarch64",
+        "--platform manylinux_2_28_aarch64",
+        "--target /out/python",
+    ):
+        assert flag in text
+    assert "replicate==1.0.7" in command  # the range comes from pyproject.toml
+    assert not any(arg.startswith(("boto3", "moto", "flask")) for arg in command)
+    api = " ".join(pip_command(API_LAYER, Path("/o"), lambda_.Architecture.ARM_64))
+    assert "replicate" not in api and "imageio" not in api and "httpx" not in api
+    assert "--no-deps" in pip_command(FFMPEG_LAYER, Path("/o"), lambda_.Architecture.X86_64)
+    assert "--platform manylinux_2_28_x86_64" in " ".join(
+        pip_command(FFMPEG_LAYER, Path("/o"), lambda_.Architecture.X86_64)
+    )
+
+
+def test_layer_content_is_machine_independent_and_readable_by_lambda(tmp_path: Path) -> None:
+    from infra.bundling import _drop_console_scripts, _make_lambda_readable
+
+    # Given what pip --target leaves: console scripts with this machine's shebang, listed in RECORD
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/dotenv").write_text("#!/home/me/.venv/bin/python\n")
+    (tmp_path / "dotenv-1.0.dist-info").mkdir()
+    record = tmp_path / "dotenv-1.0.dist-info/RECORD"
+    record.write_text("dotenv/__init__.py,sha256=x,1\n../../bin/dotenv,sha256=y,2\n")
+    binaries = tmp_path / "imageio_ffmpeg/binaries"
+    binaries.mkdir(parents=True)
+    (binaries / "ffmpeg-linux-aarch64-v9").write_bytes(b"\x7fELF")
+    (binaries / "ffmpeg-linux-aarch64-v9").chmod(0o600)
+    # When the layer is finished
+    _drop_console_scripts(tmp_path)
+    _make_lambda_readable(tmp_path)
+    # Then nothing machine-specific is left, and ffmpeg can run from the read-only /opt
+    assert not (tmp_path / "bin").exists()
+    assert record.read_text() == "dotenv/__init__.py,sha256=x,1\n"
+    assert (binaries / "ffmpeg-linux-aarch64-v9").stat().st_mode & 0o777 == 0o755
+    assert record.stat().st_mode & 0o444 == 0o444
+
+
+def test_each_function_gets_the_settings_its_needs_use(synth: Synth) -> None:
+    settings = {f"VIDEOGEN_{name.upper()}" for name in Settings.model_fields}
+    for spec in FUNCTIONS:
+        env = environment(synth, spec)
+        assert env["POWERTOOLS_SERVICE_NAME"] == "videogen"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "VideoGen"
+        assert env["POWERTOOLS_LOG_LEVEL"] == synth.config.log_level
+        videogen = {k for k in env if k.startswith("VIDEOGEN_")}
+        assert videogen <= settings, f"{spec.name}: not a Settings field: {videogen - settings}"
+        needs = spec.needs
+        assert ("VIDEOGEN_TASKS_TABLE" in env) == bool(needs & {"tasks:read", "tasks:write"}), spec.name
+        assert ("VIDEOGEN_TOKENS_TABLE" in env) == ("tokens:read" in needs), spec.name
+        assert ("VIDEOGEN_MEDIA_BUCKET" in env) == bool(needs & {"media:read", "media:write"}), spec.name
+        assert ("VIDEOGEN_STATE_MACHINE_ARN" in env) == bool(
+            needs & {"executions:start", "executions:describe"}
+        ), spec.name
+        assert ("VIDEOGEN_REPLICATE_SECRET_NAME" in env) == ("replicate:secret" in needs), spec.name
+    submit = environment(synth, next(s for s in FUNCTIONS if "executions:start" in s.needs))
+    assert submit["VIDEOGEN_TRANSITION_MODEL"] == "kwaivgi/kling-v1.6-pro"
+    assert submit["VIDEOGEN_DREAM_MODEL"] == "kwaivgi/kling-v1.6-standard"
+    assert submit["VIDEOGEN_TASKS_TABLE"] == {"Ref": table_id(synth, "tasks")}
+    for spec in FUNCTIONS:
+        if "replicate:secret" in spec.needs:
+            assert (
+                environment(synth, spec)["VIDEOGEN_REPLICATE_SECRET_NAME"]
+                == synth.config.replicate_secret_name
+            )
+
+
+# -- API ----------------------------------------------------------------------------------------------
+def _resource_paths(synth: Synth) -> dict[str, str]:
+    resources = synth.of_type("AWS::ApiGateway::Resource")
+
+    def path(resource_id: str) -> str:
+        props = resources[resource_id]["Properties"]
+        parent = props["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    return {rid: path(rid) for rid in resources}
+
+
+def _methods(synth: Synth) -> dict[tuple[str, str], dict[str, Any]]:
+    paths = _resource_paths(synth)
+    methods = {}
+    for method in synth.of_type("AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        resource = props["ResourceId"]
+        path = paths[resource["Ref"]] if "Ref" in resource else "/"
+        methods[(props["HttpMethod"], path)] = props
+    return methods
+
+
+def test_api_routes_are_exactly_the_catalog_routes_each_behind_the_authorizer(synth: Synth) -> None:
+    from infra.api import resource_path
+
+    authorizer_id, _ = only(synth.of_type("AWS::ApiGateway::Authorizer"))
+    methods = {key: props for key, props in _methods(synth).items() if key[0] != "OPTIONS"}
+    expected = {(method, resource_path(path)): spec for spec in FUNCTIONS for method, path in spec.routes}
+    assert set(methods) == set(expected)
+    for key, spec in expected.items():
+        props = methods[key]
+        assert props["AuthorizationType"] == "CUSTOM"
+        assert props["AuthorizerId"] == {"Ref": authorizer_id}
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        function_id, _ = function_resource(synth, spec)
+        assert f"<{function_id}.Arn>" in render(props["Integration"]["Uri"]), key
+
+
+def test_trailing_slash_routes_map_to_their_resource_and_stay_verbatim_for_the_handlers() -> None:
+    # API Gateway resources cannot end in '/': /a/b/ is served by the resource /a/b, and the
+    # Lambda event keeps the path as sent, which the handlers' routes (with the slash) match.
+    from infra.api import resource_path
+
+    routes = {path for spec in FUNCTIONS for _, path in spec.routes}
+    assert "/api/transitions/create-and-generate/" in routes
+    assert "/api/transitions/task-status/{task_id}/" in routes
+    assert resource_path("/api/transitions/create-and-generate/") == "/api/transitions/create-and-generate"
+    assert (
+        resource_path("/api/transitions/task-status/{task_id}/") == "/api/transitions/task-status/{task_id}"
+    )
+    assert resource_path("/generate-video") == "/generate-video"
+
+
+def test_authorizer_is_the_catalog_token_authorizer_with_caching(synth: Synth) -> None:
+    _, authorizer = only(synth.of_type("AWS::ApiGateway::Authorizer"))
+    props = authorizer["Properties"]
+    assert props["Type"] == "TOKEN"
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    assert props["AuthorizerResultTtlInSeconds"] == synth.config.authorizer_cache_seconds == 300
+    function_id, _ = function_resource(synth, next(s for s in FUNCTIONS if s.name == AUTHORIZER))
+    assert f"<{function_id}.Arn>" in render(props["AuthorizerUri"])
+
+
+def test_gateway_errors_use_the_handlers_json_shape(synth: Synth) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in synth.of_type("AWS::ApiGateway::GatewayResponse").values()
+    }
+    for response_type, status in (("UNAUTHORIZED", 401), ("ACCESS_DENIED", 403), ("THROTTLED", 429)):
+        props = responses[response_type]
+        assert props["StatusCode"] == str(status)
+        assert json.loads(props["ResponseTemplates"]["application/json"]) == {
+            "detail": GATEWAY_ERRORS[status]
+        }
+    assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]) == {
+        "detail": GATEWAY_ERRORS[404]
+    }
+    assert (
+        responses["DEFAULT_4XX"]["ResponseTemplates"]["application/json"]
+        == '{"detail": $context.error.messageString}'
+    )
+    five = json.loads(responses["DEFAULT_5XX"]["ResponseTemplates"]["application/json"])
+    assert five == {"detail": GATEWAY_ERRORS[500], "request_id": "$context.requestId"}
+    for props in responses.values():
+        assert props["ResponseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"
+
+
+def test_stage_logs_throttles_and_traces(synth: Synth) -> None:
+    _, stage = only(synth.of_type("AWS::ApiGateway::Stage"))
+    props = stage["Properties"]
+    assert props["StageName"] == synth.config.stage
+    assert props["TracingEnabled"] is True
+    access = props["AccessLogSetting"]
+    log_group = synth.resources[access["DestinationArn"]["Fn::GetAtt"][0]]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == synth.config.log_retention_days
+    fields = json.loads(access["Format"])
+    assert {"requestId", "status", "ip", "resourcePath", "owner", "responseLatency"} <= set(fields)
+    (settings,) = props["MethodSettings"]
+    assert settings["HttpMethod"] == "*" and settings["ResourcePath"] == "/*"
+    assert settings["LoggingLevel"] == synth.config.api_execution_log_level
+    assert settings["DataTraceEnabled"] is False
+    assert settings["ThrottlingRateLimit"] == synth.config.api_throttle_rate_limit
+    assert settings["ThrottlingBurstLimit"] == synth.config.api_throttle_burst_limit
+
+
+def test_cors_preflight_on_every_route_without_credentials(synth: Synth) -> None:
+    from infra.api import resource_path
+
+    methods = _methods(synth)
+    for spec in FUNCTIONS:
+        for _, path in spec.routes:
+            preflight = methods[("OPTIONS", resource_path(path))]
+            assert preflight["AuthorizationType"] == "NONE"
+            headers = preflight["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+            assert "Authorization" in headers["method.response.header.Access-Control-Allow-Headers"]
+            assert headers["method.response.header.Access-Control-Allow-Origin"] == "'*'"
+
+
+# -- data -----------------------------------------------------------------------------------------------
+def test_tables_follow_the_catalog(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::DynamoDB::Table", len(TABLES))
+    for spec in TABLES:
+        table = synth.resources[table_id(synth, spec.name)]
+        props = table["Properties"]
+        assert props["KeySchema"] == [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+        assert props["AttributeDefinitions"] == [{"AttributeName": spec.partition_key, "AttributeType": "S"}]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        if spec.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
+        else:
+            assert "TimeToLiveSpecification" not in props
+        assert table["DeletionPolicy"] == "Retain"
+
+
+def test_media_bucket_is_private_tls_only_encrypted_logged_and_expires_media(synth: Synth) -> None:
+    bucket_id, bucket = media_bucket(synth)
+    props = bucket["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+    assert props.get("VersioningConfiguration", {}).get("Status") != "Enabled"
+    expiring = {
+        rule["Prefix"]: rule["ExpirationInDays"]
+        for rule in props["LifecycleConfiguration"]["Rules"]
+        if "Prefix" in rule and rule["Status"] == "Enabled"
+    }
+    assert expiring == {"videos/": synth.config.retention_days, "thumbnails/": synth.config.retention_days}
+    log_bucket_id = props["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
+    assert synth.resources[log_bucket_id]["Type"] == "AWS::S3::Bucket"
+
+    for target in (bucket_id, log_bucket_id):
+        (policy,) = (
+            p
+            for p in synth.of_type("AWS::S3::BucketPolicy").values()
+            if p["Properties"]["Bucket"] == {"Ref": target}
+        )
+        denies_plain_http = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies_plain_http, target
+
+
+def test_replicate_secret_is_generated_never_given(synth: Synth) -> None:
+    from aws_cdk.assertions import Match
+
+    synth.template.resource_count_is("AWS::SecretsManager::Secret", 1)
+    synth.template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "Name": synth.config.replicate_secret_name,
+            "GenerateSecretString": Match.object_like({"ExcludePunctuation": True}),
+            "SecretString": Match.absent(),
+        },
+    )
+
+
+# -- workflow -----------------------------------------------------------------------------------------
+def test_state_machine_deploys_the_asl_file_with_every_placeholder_substituted(synth: Synth) -> None:
+    from videogen import workflow_definition
+
+    _, machine = only(synth.of_type("AWS::StepFunctions::StateMachine"))
+    props = machine["Properties"]
+    # DefinitionBody.from_file uploads the very file as an asset; CloudFormation substitutes.
+    key = props["DefinitionS3Location"]["Key"]
+    staged = synth.assembly_dir / f"asset.{key}"
+    assert staged.read_text() == (ROOT / STATE_MACHINE_DEFINITION).read_text()
+    substitutions = props["DefinitionSubstitutions"]
+    assert set(substitutions) == workflow_definition.placeholders(), "no placeholder left unresolved"
+    for spec in FUNCTIONS:
+        if spec.asl_placeholder:
+            function_id, _ = function_resource(synth, spec)
+            assert substitutions[spec.asl_placeholder] == {"Fn::GetAtt": [function_id, "Arn"]}
+    timing = WorkflowTiming(
+        poll_interval_s=synth.config.poll_interval_seconds, max_polls=synth.config.max_polls
+    )
+    assert substitutions["PollIntervalSeconds"] == "5" == str(timing.poll_interval_s)
+    assert substitutions["MaxPolls"] == "120" == str(timing.max_polls)
+    assert substitutions["DeadlineSeconds"] == str(timing.deadline_s)
+    assert substitutions["ExecutionTimeoutSeconds"] == str(timing.execution_timeout_s)
+    # And the substituted text is a valid definition.
+    rendered = workflow_definition.render(
+        {k: v if isinstance(v, str) else "arn:aws:lambda:r:1:function:f" for k, v in substitutions.items()}
+    )
+    assert json.loads(rendered)["StartAt"] == "StartPredictions"
+    assert props["StateMachineType"] == "STANDARD"
+
+
+def test_state_machine_logs_everything_traces_and_has_its_own_narrow_role(synth: Synth) -> None:
+    _, machine = only(synth.of_type("AWS::StepFunctions::StateMachine"))
+    props = machine["Properties"]
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL" and logging["IncludeExecutionData"] is True
+    log_group = synth.resources[
+        logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    ]
+    assert log_group["Properties"]["LogGroupName"].startswith("/aws/vendedlogs/states/")
+    assert props["TracingConfiguration"] == {"Enabled": True}
+
+    grants = role_grants(synth, props["RoleArn"]["Fn::GetAtt"][0])
+    invoked = {resource for action, resource in grants if action == "lambda:InvokeFunction"}
+    workflow = {f"<{function_resource(synth, spec)[0]}.Arn>" for spec in FUNCTIONS if spec.kind == "workflow"}
+    assert invoked == workflow, "exactly the workflow functions, unqualified"
+    others = {action for action, resource in grants if action != "lambda:InvokeFunction"}
+    assert all(action.startswith(("logs:", "xray:")) for action in others), others
+
+
+# -- least privilege ------------------------------------------------------------------------------------
+def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
+    """The issue's reading of each need, restated independently of infra/permissions.py."""
+    tasks, tokens = table_id(synth, "tasks"), table_id(synth, "tokens")
+    bucket, _ = media_bucket(synth)
+    secret, _ = only(synth.of_type("AWS::SecretsManager::Secret"))
+    machine, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
+    objects = [f"<{bucket}.Arn>/videos/*", f"<{bucket}.Arn>/thumbnails/*"]
+    return {
+        "tasks:read": {("dynamodb:GetItem", f"<{tasks}.Arn>")},
+        "tasks:write": {
+            (a, f"<{tasks}.Arn>") for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+        },
+        "tokens:read": {("dynamodb:GetItem", f"<{tokens}.Arn>")},
+        "executions:start": {("states:StartExecution", f"<{machine}>")},
+        "executions:describe": {
+            (
+                "states:DescribeExecution",
+                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{machine}.Name>:*",
+            )
+        },
+        "media:read": {("s3:GetObject", o) for o in objects},
+        "media:write": {(a, o) for a in ("s3:PutObject", "s3:AbortMultipartUpload") for o in objects},
+        "replicate:secret": {("secretsmanager:GetSecretValue", f"<{secret}>")},
+    }
+
+
+def test_every_need_has_an_intended_grant(synth: Synth) -> None:
+    assert set(_intent(synth)) == set(get_args(Need))
+
+
+def test_each_function_is_granted_exactly_its_needs(synth: Synth) -> None:
+    intent = _intent(synth)
+    for spec in FUNCTIONS:
+        _, function = function_resource(synth, spec)
+        log_group = f"<{function['Properties']['LoggingConfig']['LogGroup']['Ref']}.Arn>"
+        baseline = {
+            ("logs:CreateLogStream", log_group),
+            ("logs:PutLogEvents", log_group),
+            ("xray:PutTraceSegments", "*"),
+            ("xray:PutTelemetryRecords", "*"),
+        }
+        expected = baseline.union(*(intent[need] for need in spec.needs))
+        assert function_grants(synth, spec) == expected, spec.name
+
+
+def test_status_and_submit_cannot_reach_what_they_do_not_need(synth: Synth) -> None:
+    by_name = {spec.name: {action for action, _ in function_grants(synth, spec)} for spec in FUNCTIONS}
+    assert "states:StartExecution" not in by_name["status"]
+    assert not any(action.startswith("secretsmanager:") for action in by_name["status"])
+    assert not any(action.startswith("secretsmanager:") for action in by_name["submit"])
+    readers = {name for name, actions in by_name.items() if "secretsmanager:GetSecretValue" in actions}
+    assert readers == {spec.name for spec in FUNCTIONS if spec.kind == "workflow"}
+    assert not any(a.startswith(("s3:", "states:")) for a in by_name[AUTHORIZER])
+
+
+def test_no_wildcard_actions_and_no_wildcard_resources_on_data(synth: Synth) -> None:
+    resource_star_allowed = re.compile(r"^(xray|logs):")  # services without resource-level permissions
+    for policy_id, policy in synth.of_type("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for action in as_list(statement["Action"]):
+                assert action != "*" and not action.endswith(":*"), (policy_id, action)
+                if any(resource == "*" for resource in as_list(statement["Resource"])):
+                    assert resource_star_allowed.match(action), (policy_id, action)
+    for role_id, role in synth.of_type("AWS::IAM::Role").items():
+        if "CloudWatchRole" in role_id:  # API Gateway's account-level logging role (documented suppression)
+            continue
+        assert "ManagedPolicyArns" not in role["Properties"], role_id
+
+
+# -- observability -------------------------------------------------------------------------------------
+def _dashboard_metrics(synth: Synth) -> list[list[Any]]:
+    _, dashboard = only(synth.of_type("AWS::CloudWatch::Dashboard"))
+    body = json.loads(render(dashboard["Properties"]["DashboardBody"]))
+    metrics = []
+    for widget in body["widgets"]:
+        for side in ("metrics",):
+            metrics += widget.get("properties", {}).get(side, [])
+    return metrics
+
+
+def test_dashboard_shows_api_lambda_workflow_business_and_dynamodb(synth: Synth) -> None:
+    from service.domain import errors
+    from service.models.domain import TaskKind
+
+    metrics = _dashboard_metrics(synth)
+    names = {(m[0], m[1]) for m in metrics if isinstance(m[0], str)}
+    for name in ("Count", "4XXError", "5XXError", "Latency"):
+        assert ("AWS/ApiGateway", name) in names
+    for name in ("Errors", "Throttles", "Duration"):
+        assert ("AWS/Lambda", name) in names
+    for name in (
+        "ExecutionsStarted",
+        "ExecutionsSucceeded",
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+        "ExecutionTime",
+    ):
+        assert ("AWS/States", name) in names
+    for name in ("ReadThrottleEvents", "WriteThrottleEvents"):
+        assert ("AWS/DynamoDB", name) in names
+    lambda_functions = {m[m.index("FunctionName") + 1] for m in metrics if m[0] == "AWS/Lambda"}
+    assert lambda_functions == {f"<{function_resource(synth, spec)[0]}>" for spec in FUNCTIONS}
+
+    business = [m for m in metrics if m[0] == "VideoGen"]
+    by_kind = {(m[1], m[m.index("kind") + 1]) for m in business if "kind" in m}
+    for name in (
+        "TasksSubmitted",
+        "TasksSucceeded",
+        "TasksFailed",
+        "TasksTimedOut",
+        "GenerationSeconds",
+        "PollsPerTask",
+    ):
+        for kind in TaskKind:
+            assert (name, kind.value) in by_kind
+    error_types = {m[m.index("error_type") + 1] for m in business if m[1] == "ReplicateErrors"}
+    assert error_types == {"ReplicateRateLimited", "ReplicateUnavailable", "ReplicateRejected"}
+    assert all(hasattr(errors, name) for name in error_types)
+    # powertools adds service=<POWERTOOLS_SERVICE_NAME> to every metric's dimensions.
+    assert all(m[m.index("service") + 1] == "videogen" for m in business)
+
+
+def test_alarms_cover_api_5xx_executions_and_every_function_and_notify_the_topic(synth: Synth) -> None:
+    topic_id, _ = only(synth.of_type("AWS::SNS::Topic"))
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+    }
+    prefix = synth.config.prefix
+    expected = {f"{prefix}-api-5xx-rate", f"{prefix}-executions-failed", f"{prefix}-executions-timed-out"}
+    for spec in FUNCTIONS:
+        slug = spec.name.replace("_", "-")
+        expected.add(f"{prefix}-{slug}-throttles")
+        if spec.kind != "authorizer":  # it reports rejected tokens as errors
+            expected.add(f"{prefix}-{slug}-errors")
+    assert set(alarms) == expected
+    for name, props in alarms.items():
+        assert props["AlarmActions"] == [{"Ref": topic_id}], name
+        assert props["TreatMissingData"] == "notBreaching"
+    api = alarms[f"{prefix}-api-5xx-rate"]
+    expression = next(m for m in api["Metrics"] if "Expression" in m)
+    assert "errors / requests" in expression["Expression"]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in api["Metrics"] if "MetricStat" in m} == {
+        "5XXError",
+        "Count",
+    }
+    assert alarms[f"{prefix}-executions-failed"]["MetricName"] == "ExecutionsFailed"
+    assert alarms[f"{prefix}-executions-timed-out"]["MetricName"] == "ExecutionsTimedOut"
+
+
+def test_every_alarm_links_to_its_runbook_entry(synth: Synth) -> None:
+    headings = set(re.findall(r"^### (\S+)", OPERATIONS, flags=re.MULTILINE))
+    for alarm in synth.of_type("AWS::CloudWatch::Alarm").values():
+        description = alarm["Properties"]["AlarmDescription"]
+        anchor = re.search(r"docs/operations\.md#(\S+)$", description)
+        assert anchor and anchor.group(1) in headings, f"no runbook heading for: {description}"
+
+
+def test_alarm_topic_has_no_subscription_without_an_email(synth: Synth) -> None:
+    assert synth.config.alarm_email is None
+    assert not synth.of_type("AWS::SNS::Subscription")
+    _, policy = only(synth.of_type("AWS::SNS::TopicPolicy"))
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+def test_alarm_email_from_context_subscribes_to_the_topic(tmp_path: Path) -> None:
+    # A second, smaller synthesis (no cdk-nag): only the subscription differs.
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra import SKIP_BUNDLING
+    from infra.config import StackConfig, cdk_json_context
+    from infra.stack import VideoGenStack
+
+    app = App(
+        context={**cdk_json_context(), **SKIP_BUNDLING, "alarm_email": "ops@example.com"},
+        outdir=str(tmp_path),
+    )
+    stack = VideoGenStack(app, "WithEmail", config=StackConfig.from_node(app.node))
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Subscription", 1)
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
+
+
+def test_outputs_give_operators_what_the_runbook_uses(synth: Synth) -> None:
+    outputs = set(synth.template_json["Outputs"])
+    assert {"ApiUrl", "TokensTableName", "ReplicateSecretName", "StateMachineArn", "AlarmTopicArn"} <= outputs
+
+
+# -- compliance -----------------------------------------------------------------------------------------
+def test_cdk_nag_aws_solutions_finds_nothing_unsuppressed(synth: Synth) -> None:
+    from aws_cdk.assertions import Annotations, Match
+
+    annotations = Annotations.from_stack(synth.stack)
+    errors = annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    warnings = annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert [(e.id, str(e.entry.data)[:160]) for e in errors] == []
+    assert [(w.id, str(w.entry.data)[:160]) for w in warnings] == []
+
+
+def test_every_suppression_says_why(synth: Synth) -> None:
+    suppressions = [
+        rule
+        for resource in synth.resources.values()
+        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+    ]
+    assert suppressions
+    for rule in suppressions:
+        assert len(rule["reason"]) >= 40, rule
+
+
+def test_cfn_lint_finds_no_errors(synth: Synth) -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(synth.template_path, config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    # W3005 (DependsOn next to a GetAtt) is how CDK orders roles before functions: harmless.
+    findings = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id != "W3005"]
+    assert findings == []
+
+
+# -- configuration ----------------------------------------------------------------------------------------
+def test_context_from_the_cli_arrives_as_strings_and_is_coerced() -> None:
+    from aws_cdk import App
+
+    from infra.config import StackConfig
+
+    app = App(
+        context={
+            "max_polls": "60",
+            "poll_interval_seconds": "2",
+            "alarm_email": "ops@example.com",
+            "cors_allow_origins": "https://a.example,https://b.example",
+        }
+    )
+    config = StackConfig.from_node(app.node)
+    assert (config.max_polls, config.poll_interval_seconds) == (60, 2)
+    assert config.alarm_email == "ops@example.com"
+    assert config.cors_allow_origins == ("https://a.example", "https://b.example")
+    assert StackConfig.from_node(App(context={"alarm_email": ""}).node).alarm_email is None
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"stage": "Prod!"},
+        {"max_polls": "many"},
+        {"log_retention_days": 31},
+        {"log_level": "verbose"},
+        {"transition_model": "no-owner"},
+        {"authorizer_cache_seconds": 7200},
+        {"alarm_email": "not-an-address"},
+        {"max_poll": 60},
+    ],
+)
+def test_invalid_context_fails_synthesis_with_a_clear_message(context: dict[str, Any]) -> None:
+    from aws_cdk import App
+
+    from infra.config import ConfigError, StackConfig
+
+    with pytest.raises(ConfigError, match=next(iter(context))):
+        StackConfig.from_node(App(context=context).node)
+
+
+def test_cdk_json_holds_every_setting_and_the_issue_defaults() -> None:
+    from infra.config import StackConfig, cdk_json_context
+
+    context = cdk_json_context()
+    assert set(StackConfig.__dataclass_fields__) <= set(context)
+    assert context["transition_model"] == "kwaivgi/kling-v1.6-pro"
+    assert context["dream_model"] == "kwaivgi/kling-v1.6-standard"
+    assert (context["poll_interval_seconds"], context["max_polls"]) == (5, 120)
+    assert "aws:cdk:bundling-stacks" not in context, "the CLI must bundle on deploy"
+    for key in StackConfig.__dataclass_fields__:
+        assert f"`{key}`" in OPERATIONS, f"docs/operations.md does not document {key}"
