@@ -51,10 +51,23 @@ def resolve(handler: str) -> Handler:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+_environments: dict[str, threading.Lock] = {}
+
+
+def _environment(handler: str) -> threading.Lock:
+    """One lock per function: like one Lambda execution environment, a handler module serves one
+    invocation at a time. Our handlers keep per-invocation state in module globals (powertools'
+    resolver holds the current event, the logger its keys), which is safe in Lambda and would
+    race between threads here."""
+    with _lock:
+        return _environments.setdefault(handler, threading.Lock())
+
+
 def invoke(handler: str, event: Any, context: LambdaContext) -> tuple[str, bool]:
     """Call a handler as the Lambda runtime would: ``(payload_json, errored)``."""
     try:
-        result = resolve(handler)(event, context)
+        with _environment(handler):
+            result = resolve(handler)(event, context)
     except Exception as error:  # the runtime reports any exception as a function error
         payload = {
             "errorType": type(error).__name__,

@@ -153,3 +153,20 @@ def test_env_token_port_in_use_and_sigterm_leaves_nothing_behind() -> None:
         assert stop_twin(running) == 0
     time.sleep(0.5)
     assert not process_group_alive(running.process.pid)
+
+
+def test_twenty_tasks_submitted_at_once_all_complete(twin: RunningTwin) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(index: int) -> dict[str, Any]:
+        with client(twin) as http:
+            submitted = http.post(CREATE, json=example(twin, prompt=f"task {index}"))
+            assert submitted.status_code == 202, submitted.text
+            path = f"/api/transitions/task-status/{submitted.json()['task_id']}/"
+            return poll(http, path, lambda b: b["ready"], timeout=180)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        finals = list(pool.map(one, range(20)))
+    assert [f["state"] for f in finals] == ["SUCCESS"] * 20, [f.get("error") for f in finals]
+    ids = {f["result"]["transition_id"] for f in finals}
+    assert len(ids) == 20
