@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     )
     transition_model: str = "kwaivgi/kling-v1.6-pro"
     dream_model: str = "kwaivgi/kling-v1.6-standard"
+    # Community models: pin a version for production ("owner/name:version").
+    music_model: str = "meta/musicgen"
+    tts_model: str = "jaaari/kokoro-82m"
     secret_max_age_seconds: int = 300
 
     # Behaviour

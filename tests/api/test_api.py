@@ -117,6 +117,15 @@ BAD_BODIES: list[tuple[str, dict[str, Any], list[str | int], str]] = [
      ["body", "subtitles", 0, "text"], "string_too_short"),
     ("boolean", {"enable_music": "perhaps"}, ["body", "enable_music"], "bool_parsing"),
     ("unknown field", {"colour": "red"}, ["body", "colour"], "extra_forbidden"),
+    ("voiceover without text", {"enable_voiceover": True, "enable_subtitles": False}, ["body", "voiceover_text"],
+     "voiceover_text_missing"),
+    ("voice", {"enable_voiceover": True, "voice": "robot"}, ["body", "voice"], "enum"),
+    ("voiceover too long", {"enable_voiceover": True, "voiceover_text": "x" * 1001}, ["body", "voiceover_text"],
+     "string_too_long"),
+    ("too many subtitles", {"subtitles": [{"startTime": 0, "endTime": 1, "text": "x"}] * 51}, ["body", "subtitles"],
+     "too_long"),
+    ("subtitle too long", {"subtitles": [{"startTime": 0, "endTime": 1, "text": "x" * 201}]},
+     ["body", "subtitles", 0, "text"], "string_too_long"),
 ]  # fmt: skip
 
 

@@ -170,3 +170,18 @@ def test_twenty_tasks_submitted_at_once_all_complete(twin: RunningTwin) -> None:
     assert [f["state"] for f in finals] == ["SUCCESS"] * 20, [f.get("error") for f in finals]
     ids = {f["result"]["transition_id"] for f in finals}
     assert len(ids) == 20
+
+
+def test_subtitles_music_and_voiceover_through_the_twin(twin: RunningTwin) -> None:
+    request = example(
+        twin, enable_voiceover=True, voiceover_text="Welcome to the show", subtitle_position="top"
+    )
+    with client(twin) as http:
+        task_id = http.post(CREATE, json=request).json()["task_id"]
+        final = poll(http, f"/api/transitions/task-status/{task_id}/", lambda b: b["ready"])
+    assert final["state"] == "SUCCESS", final
+    video = httpx.get(final["result"]["video_url"], timeout=30).content
+    description = probe(video)
+    assert "Audio: aac" in description and abs(seconds(description) - 5) < 0.2
+    vtt = httpx.get(final["result"]["subtitles_url"], timeout=30)
+    assert vtt.text == "WEBVTT\n\n1\n00:00:00.000 --> 00:00:02.500\nFirst subtitle\n"

@@ -44,8 +44,8 @@ def presign(key: str) -> str:
 # -- recipes ------------------------------------------------------------------------------------
 def test_transition_recipe_calls_the_first_last_frame_model_with_its_input_names() -> None:
     request = TransitionRequest.model_validate(transition_body(duration=10, transition_type="dreamy"))
-    job = recipes.transition_job(request, "kwaivgi/kling-v1.6-pro")
-    [call] = job.predictions
+    job = recipes.transition_job(request, recipes.Models(video="kwaivgi/kling-v1.6-pro"))
+    call = job.predictions[0]
     assert call.model == "kwaivgi/kling-v1.6-pro" and job.duration == 10 and job.kind is TaskKind.TRANSITION
     assert call.input["start_image"] == "https://example.com/front.jpg"
     assert call.input["end_image"] == "https://example.com/tail.jpg"
@@ -176,3 +176,48 @@ def test_task_round_trips_through_the_dynamodb_item() -> None:
     item = task_to_item(task)
     assert item["transition_id"] == {"N": "123"} and item["state"] == {"S": "SUCCESS"}
     assert task_from_item(item) == task
+
+
+# -- media recipes (music, voiceover, subtitles) --------------------------------------------------
+MODELS = recipes.Models(video="v/video", music="m/music", tts="t/tts")
+
+
+def test_music_is_a_second_prediction_with_the_types_prompt_and_the_videos_length() -> None:
+    from service.domain.options import MUSIC_PROMPTS, MusicType
+
+    request = TransitionRequest.model_validate(transition_body(duration=10, music_type="dramatic"))
+    roles = {p.role: p for p in recipes.transition_job(request, MODELS).predictions}
+    assert set(roles) == {"video", "music"}
+    assert roles["music"].model == "m/music"
+    assert roles["music"].input["prompt"] == MUSIC_PROMPTS[MusicType.DRAMATIC]
+    assert roles["music"].input["duration"] == 10
+    off = TransitionRequest.model_validate(transition_body(enable_music=False))
+    assert [p.role for p in recipes.transition_job(off, MODELS).predictions] == ["video"]
+
+
+def test_voiceover_speaks_its_text_or_else_the_enabled_subtitles() -> None:
+    said = TransitionRequest.model_validate(
+        transition_body(enable_voiceover=True, voiceover_text="Hello there", voice="BM_GEORGE")
+    )
+    voice = next(p for p in recipes.transition_job(said, MODELS).predictions if p.role == "voice")
+    assert voice.model == "t/tts" and voice.input == {
+        "text": "Hello there",
+        "voice": "bm_george",
+        "speed": 1.0,
+    }
+    cues = [{"startTime": 2, "endTime": 3, "text": "second"}, {"startTime": 0, "endTime": 1, "text": "first"}]
+    from_subtitles = TransitionRequest.model_validate(transition_body(enable_voiceover=True, subtitles=cues))
+    voice = next(p for p in recipes.transition_job(from_subtitles, MODELS).predictions if p.role == "voice")
+    assert voice.input["text"] == "first second"
+
+
+def test_subtitles_go_to_finalize_only_when_enabled() -> None:
+    on = recipes.transition_job(
+        TransitionRequest.model_validate(transition_body(subtitle_position="top")), MODELS
+    )
+    assert [(c.start, c.end, c.text) for c in on.compose.subtitles] == [(0.0, 2.5, "First subtitle")]
+    assert (on.compose.subtitle_style, on.compose.subtitle_position) == ("default", "top")
+    off = recipes.transition_job(
+        TransitionRequest.model_validate(transition_body(enable_subtitles=False)), MODELS
+    )
+    assert off.compose.subtitles == []

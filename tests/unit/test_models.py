@@ -25,7 +25,7 @@ def test_spec_example_request_is_valid_and_keeps_spec_names() -> None:
     assert dumped["transition_type"] == "ENERGETIC"
     assert dumped["subtitles"] == [{"startTime": 0.0, "endTime": 2.5, "text": "First subtitle"}]
     assert dumped["front_image"] == "https://example.com/front.jpg"
-    assert set(dumped) == set(transition_body())
+    assert set(dumped) - set(transition_body()) == {"voiceover_text", "voice"}  # our optional additions
 
 
 @pytest.mark.parametrize("spelling", ["ENERGETIC", "energetic", "Energetic", " energetic "])
@@ -96,3 +96,16 @@ def test_dream_style_accepts_any_case_and_keeps_the_spec_spelling() -> None:
         DreamQuery(dream="", style="Gothic")  # type: ignore[arg-type]
     locs = {e["loc"] for e in caught.value.errors()}
     assert locs == {("dream",), ("style",)}
+
+
+def test_voiceover_with_nothing_to_say_names_the_field() -> None:
+    errors = errors_of(transition_body(enable_voiceover=True, enable_subtitles=False, voiceover_text="  "))
+    assert [(e["loc"], e["type"]) for e in errors] == [(("voiceover_text",), "voiceover_text_missing")]
+    assert "voiceover_text" in errors[0]["msg"]
+    # Subtitles are spoken when there is no voiceover_text, and a voice must be one of the model's
+    assert (
+        TransitionRequest.model_validate(transition_body(enable_voiceover=True)).spoken_text()
+        == "First subtitle"
+    )
+    [error] = errors_of(transition_body(enable_voiceover=True, voice="robot"))
+    assert error["loc"] == ("voice",) and "'af_bella'" in error["msg"]

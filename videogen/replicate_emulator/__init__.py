@@ -11,6 +11,7 @@ Usage::
 Run standalone with ``python -m videogen.replicate_emulator --port 8001``.
 """
 
+from . import audio  # noqa: F401  (registers meta/musicgen and jaaari/kokoro-82m)
 from .faults import Faults
 from .models import MODELS, InputField, ModelSpec, register_model
 from .server import ReplicateEmulator

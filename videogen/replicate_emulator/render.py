@@ -498,3 +498,78 @@ def tqdm_line(current: int, total: int, elapsed_s: float) -> str:
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes:02d}:{secs:02d}"
+
+
+# --------------------------------------------------------------------------------------------- audio
+
+
+@functools.cache
+def ffmpeg_has_encoder(name: str) -> bool:
+    """Whether the bundled ffmpeg was built with encoder ``name`` (e.g. ``libmp3lame``)."""
+    try:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-encoders"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    # Lines look like " A....D libmp3lame           libmp3lame MP3 (MPEG audio layer 3) (codec mp3)"
+    return any(line.split()[1:2] == [name] for line in proc.stdout.splitlines() if line.startswith(" "))
+
+
+AudioFormat = Literal["wav", "mp3"]
+
+
+def audio_output_args(fmt: AudioFormat, sample_rate: int, channels: int) -> list[str]:
+    """Encoder settings for audio models: 16-bit PCM WAV, or 192 kbit/s MP3 (needs ``libmp3lame``)."""
+    codec = ["-c:a", "pcm_s16le", "-f", "wav"] if fmt == "wav" else ["-c:a", "libmp3lame", "-b:a", "192k"]
+    if fmt == "mp3":
+        codec += ["-f", "mp3"]
+    return ["-vn", "-ar", str(sample_rate), "-ac", str(channels), "-map_metadata", "-1", *codec]
+
+
+def exact_samples_filter(samples: int) -> str:
+    """A filter chain forcing an audio stream to exactly ``samples`` samples (pad with silence/trim)."""
+    return f"apad=whole_len={samples},atrim=end_sample={samples}"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration_s: float | None
+    codec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+_AUDIO_DETAIL_RE = re.compile(
+    r"Stream #\S+.*?: Audio: (?P<codec>\w+)[^,\n]*, (?P<rate>\d+) Hz, (?P<layout>[^,\n]+)"
+)
+_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
+
+
+def probe_audio(path: Path | str) -> AudioInfo:
+    """Duration, codec, sample rate and channel count of an audio file (from ``ffmpeg -i`` stderr)."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=30,
+        check=False,
+    )
+    return parse_audio_probe_output(proc.stderr)
+
+
+def parse_audio_probe_output(stderr: str) -> AudioInfo:
+    duration = parse_probe_output(stderr).duration_s
+    m = _AUDIO_DETAIL_RE.search(stderr)
+    if m is None:
+        return AudioInfo(duration_s=duration)
+    layout = m["layout"].strip()
+    counted = re.match(r"(\d+) channels", layout)
+    channels = int(counted.group(1)) if counted else _CHANNEL_LAYOUTS.get(layout.split("(")[0])
+    return AudioInfo(duration, m["codec"], int(m["rate"]), channels)

@@ -40,6 +40,18 @@ class MusicType(StrEnum):
     CALM = "calm"
 
 
+class Voice(StrEnum):
+    """Voices of the text-to-speech model (Kokoro's names: a* American, b* British, f/m)."""
+
+    AF_BELLA = "af_bella"
+    AF_SARAH = "af_sarah"
+    AF_NICOLE = "af_nicole"
+    AM_ADAM = "am_adam"
+    AM_MICHAEL = "am_michael"
+    BF_EMMA = "bf_emma"
+    BM_GEORGE = "bm_george"
+
+
 class DreamStyle(StrEnum):
     """The dream API's styles, spelled as the spec spells them."""
 
@@ -56,6 +68,7 @@ DEFAULT_DURATION = 5
 DREAM_DURATION = 5
 
 MAX_PROMPT_CHARS = 2000
+MAX_VOICEOVER_CHARS = 1000
 MAX_DREAM_CHARS = 1000
 MAX_SUBTITLES = 50
 MAX_SUBTITLE_CHARS = 200
@@ -65,3 +78,13 @@ def allowed(values: type[StrEnum] | tuple[int, ...]) -> str:
     """Human-readable list of allowed values for error messages: ``'a', 'b' or 'c'``."""
     items = [f"'{v.value}'" if isinstance(v, StrEnum) else str(v) for v in values]
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+#: What the music model is asked for, per music type.
+MUSIC_PROMPTS: dict[MusicType, str] = {
+    MusicType.AMBIENT: "ambient soundscape, slow evolving pads, soft texture, no drums",
+    MusicType.UPBEAT: "upbeat pop instrumental, 120 bpm, bright plucks, rhythmic pulse",
+    MusicType.CINEMATIC: "cinematic orchestral score, swelling strings and brass chords",
+    MusicType.DRAMATIC: "dramatic tense score, low drones, pulsing percussion hits",
+    MusicType.CALM: "calm gentle piano, soft and slow, peaceful",
+}

@@ -7,9 +7,11 @@ field names are those of the default models (Kling 1.6: ``start_image``, ``end_i
 
 from __future__ import annotations
 
-from service.domain.options import DREAM_DURATION, DreamStyle, TransitionType
+from dataclasses import dataclass
+
+from service.domain.options import DREAM_DURATION, MUSIC_PROMPTS, DreamStyle, TransitionType
 from service.models.api import TransitionRequest
-from service.models.domain import GenerationJob, PredictionCall, TaskKind
+from service.models.domain import ComposeSpec, Cue, GenerationJob, PredictionCall, TaskKind
 
 #: How each transition type is described to the model (the emulator reads the keyword too).
 TRANSITION_PROMPTS: dict[TransitionType, str] = {
@@ -37,10 +39,20 @@ def transition_prompt(request: TransitionRequest) -> str:
     return f"{user}. {described.capitalize()}." if user else f"{described.capitalize()}."
 
 
-def transition_job(request: TransitionRequest, model: str) -> GenerationJob:
+@dataclass(frozen=True)
+class Models:
+    """The Replicate models a transition may use (from settings)."""
+
+    video: str
+    music: str = "meta/musicgen"
+    tts: str = "jaaari/kokoro-82m"
+
+
+def transition_job(request: TransitionRequest, models: Models) -> GenerationJob:
+    """The video, plus music and a voiceover when asked; subtitles are burned in by Finalize."""
     video = PredictionCall(
         role="video",
-        model=model,
+        model=models.video,
         input={
             "start_image": str(request.front_image),
             "end_image": str(request.tail_image),
@@ -50,7 +62,38 @@ def transition_job(request: TransitionRequest, model: str) -> GenerationJob:
             "aspect_ratio": "16:9",
         },
     )
-    return GenerationJob(kind=TaskKind.TRANSITION, duration=request.duration, predictions=[video])
+    predictions = [video]
+    if request.enable_music:
+        predictions.append(
+            PredictionCall(
+                role="music",
+                model=models.music,
+                input={
+                    "prompt": MUSIC_PROMPTS[request.music_type],
+                    "duration": request.duration,
+                    "output_format": "wav",
+                    "normalization_strategy": "peak",
+                },
+            )
+        )
+    spoken = request.spoken_text()
+    if spoken:
+        predictions.append(
+            PredictionCall(
+                role="voice",
+                model=models.tts,
+                input={"text": spoken, "voice": request.voice.value, "speed": 1.0},
+            )
+        )
+    cues = [Cue(start=c.startTime, end=c.endTime, text=c.text) for c in request.subtitles]
+    compose = ComposeSpec(
+        subtitles=cues if request.enable_subtitles else [],
+        subtitle_style=request.subtitle_style.value,
+        subtitle_position=request.subtitle_position.value,
+    )
+    return GenerationJob(
+        kind=TaskKind.TRANSITION, duration=request.duration, predictions=predictions, compose=compose
+    )
 
 
 def dream_job(dream: str, style: DreamStyle, model: str) -> GenerationJob:

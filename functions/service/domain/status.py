@@ -35,6 +35,7 @@ def transition_status(task: Task, presign: Presign) -> TaskStatusResponse:
             thumbnail_url=presign(task.result.thumbnail_key),
             duration=task.result.duration,
             created_at=task.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            subtitles_url=presign(task.result.subtitles_key) if task.result.subtitles_key else None,
         )
     elif task.state is TaskState.FAILURE:
         response.error = task.error or DEFAULT_ERROR
@@ -48,7 +49,12 @@ def transition_status_body(task: Task, presign: Presign) -> dict[str, object]:
     if task.state in (TaskState.PENDING, TaskState.PROCESSING):
         body["info"] = response.info.model_dump() if response.info else None
     elif task.state is TaskState.SUCCESS:
-        body["result"] = response.model_dump(mode="json")["result"]
+        result = response.model_dump(mode="json")["result"]
+        if result.get("subtitles_url") is None:
+            result.pop(
+                "subtitles_url", None
+            )  # the spec's result shape, plus subtitles_url when there are any
+        body["result"] = result
     else:
         body["error"] = response.error
     return body

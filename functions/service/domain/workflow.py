@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from service.adapters import ffmpeg
+from service.adapters import compose, ffmpeg
 from service.adapters.media import MediaStore
 from service.adapters.replicate_gateway import TERMINAL, ReplicateGateway, output_url
 from service.adapters.tasks_table import TasksTable
@@ -67,7 +67,11 @@ class Workflow:
             extra={"task_id": state.task_id, "predictions": [p.id for p in predictions]},
         )
         return PredictionsState(
-            task_id=state.task_id, kind=state.job.kind, duration=state.job.duration, predictions=predictions
+            task_id=state.task_id,
+            kind=state.job.kind,
+            duration=state.job.duration,
+            predictions=predictions,
+            compose=state.job.compose,
         )
 
     # -- PollPredictions ------------------------------------------------------------------------
@@ -95,19 +99,45 @@ class Workflow:
 
     # -- Finalize -------------------------------------------------------------------------------
     def finalize(self, state: PredictionsState) -> Finished:
-        """Copy the video into our bucket (Replicate deletes outputs after ~1 h), thumbnail it, SUCCESS."""
+        """Copy the media into our bucket (Replicate deletes outputs after ~1 h): the video, composed
+        with subtitles, music and voice when asked; its thumbnail; the subtitles as WebVTT. SUCCESS."""
         video_key = f"videos/{state.task_id}.mp4"
         thumbnail_key = f"thumbnails/{state.task_id}.jpg"
-        with tempfile.TemporaryDirectory(prefix="videogen-") as workdir:
-            video = Path(workdir, "video.mp4")
-            self._download(state.outputs["video"], video)
+        subtitles_key = f"subtitles/{state.task_id}.vtt" if state.compose.subtitles else None
+        with tempfile.TemporaryDirectory(prefix="videogen-") as folder:
+            workdir = Path(folder)
+            downloaded = {
+                role: self._download(url, workdir / f"{role}.media") for role, url in state.outputs.items()
+            }
+            video = downloaded["video"]
+            ffmpeg.video_seconds(str(video))  # a readable video, or OutputUnavailable
+            if state.compose.subtitles or "music" in downloaded or "voice" in downloaded:
+                composed = workdir / "composed.mp4"
+                compose.compose(
+                    video,
+                    composed,
+                    duration=state.duration,
+                    spec=state.compose,
+                    music=downloaded.get("music"),
+                    voice=downloaded.get("voice"),
+                    workdir=workdir,
+                )
+                video = composed
             seconds = ffmpeg.video_seconds(str(video))
-            jpeg = Path(workdir, "thumbnail.jpg")
+            jpeg = workdir / "thumbnail.jpg"
             ffmpeg.thumbnail(str(video), str(jpeg), at_seconds=min(1.0, seconds / 2))
             self.media.upload(str(video), video_key, "video/mp4")
             self.media.upload(str(jpeg), thumbnail_key, "image/jpeg")
+            if subtitles_key:
+                vtt = workdir / "subtitles.vtt"
+                vtt.write_text(compose.webvtt(state.compose.subtitles), encoding="utf-8")
+                self.media.upload(str(vtt), subtitles_key, "text/vtt")
         result = TaskResult(
-            video_key=video_key, thumbnail_key=thumbnail_key, duration=state.duration, video_seconds=seconds
+            video_key=video_key,
+            thumbnail_key=thumbnail_key,
+            duration=state.duration,
+            video_seconds=seconds,
+            subtitles_key=subtitles_key,
         )
         if not self.tasks.mark_success(state.task_id, result):
             logger.warning("Task was already terminal at Finalize", extra={"task_id": state.task_id})
@@ -115,7 +145,7 @@ class Workflow:
         elapsed = (utcnow() - task.created_at).total_seconds() if task else None
         return Finished(state.task_id, elapsed)
 
-    def _download(self, url: str, target: Path) -> None:
+    def _download(self, url: str, target: Path) -> Path:
         try:
             with httpx.stream("GET", url, timeout=self.download_timeout, follow_redirects=True) as response:
                 response.raise_for_status()
@@ -124,10 +154,13 @@ class Workflow:
                     for chunk in response.iter_bytes(1024 * 1024):
                         size += len(chunk)
                         if size > self.max_video_bytes:
-                            raise OutputUnavailable("The model's output video is too large")
+                            raise OutputUnavailable(f"The model's {target.stem} output is too large")
                         out.write(chunk)
         except httpx.HTTPError as error:
-            raise OutputUnavailable(f"Could not download the model's output video: {error}") from error
+            raise OutputUnavailable(
+                f"Could not download the model's output ({target.stem}): {error}"
+            ) from error
+        return target
 
     # -- MarkFailed / MarkTimedOut --------------------------------------------------------------
     def fail_task(self, state: FailTaskInput) -> dict[str, str]:

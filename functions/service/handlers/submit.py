@@ -44,7 +44,11 @@ def _accepted(body: Any) -> Response:
 )
 def create_and_generate(request: Annotated[TransitionRequest, Body()]) -> Response[TransitionAccepted]:
     owner = current_owner(app)
-    job = recipes.transition_job(request, get_settings().transition_model)
+    settings = get_settings()
+    models = recipes.Models(
+        video=settings.transition_model, music=settings.music_model, tts=settings.tts_model
+    )
+    job = recipes.transition_job(request, models)
     task = task_service().submit(owner, TaskKind.TRANSITION, request.model_dump(mode="json"), job)
     logger.info("Transition submitted", extra={"task_id": task.task_id, "owner": owner})
     _count_submitted(TaskKind.TRANSITION)

@@ -31,11 +31,13 @@ from service.domain.options import (
     MAX_PROMPT_CHARS,
     MAX_SUBTITLE_CHARS,
     MAX_SUBTITLES,
+    MAX_VOICEOVER_CHARS,
     DreamStyle,
     MusicType,
     SubtitlePosition,
     SubtitleStyle,
     TransitionType,
+    Voice,
     allowed,
 )
 
@@ -107,6 +109,13 @@ class TransitionRequest(BaseModel):
     enable_music: bool = False
     music_type: Annotated[MusicType, case_insensitive(MusicType)] = MusicType.AMBIENT
     enable_voiceover: bool = False
+    voiceover_text: str | None = Field(
+        default=None,
+        max_length=MAX_VOICEOVER_CHARS,
+        validate_default=True,
+        description="Spoken when enable_voiceover; without it the subtitles' text is spoken",
+    )
+    voice: Annotated[Voice, case_insensitive(Voice)] = Voice.AF_BELLA
 
     @field_validator("subtitles")
     @classmethod
@@ -122,6 +131,29 @@ class TransitionRequest(BaseModel):
                     {"index": index, "end": cue.endTime, "duration": duration},
                 )
         return subtitles
+
+    @field_validator("voiceover_text")
+    @classmethod
+    def _something_to_say(cls, text: str | None, info: ValidationInfo) -> str | None:
+        text = text.strip() if text else None
+        if not info.data.get("enable_voiceover"):
+            return text
+        subtitles_spoken = info.data.get("enable_subtitles") and info.data.get("subtitles")
+        if not text and not subtitles_spoken:
+            raise PydanticCustomError(
+                "voiceover_text_missing",
+                "enable_voiceover needs something to say: send voiceover_text, or enabled subtitles to speak",
+            )
+        return text
+
+    def spoken_text(self) -> str | None:
+        """What the voiceover says: voiceover_text, else the (enabled) subtitles' text in order."""
+        if not self.enable_voiceover:
+            return None
+        if self.voiceover_text:
+            return self.voiceover_text
+        cues = sorted(self.subtitles, key=lambda cue: cue.startTime) if self.enable_subtitles else []
+        return " ".join(cue.text for cue in cues) or None
 
 
 class DreamQuery(BaseModel):
@@ -156,6 +188,7 @@ class TransitionResult(BaseModel):
     duration: int
     status: Literal["completed"] = "completed"
     created_at: str
+    subtitles_url: str | None = Field(default=None, description="WebVTT of the subtitles, when there are any")
 
 
 class TaskStatusResponse(BaseModel):

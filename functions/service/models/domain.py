@@ -42,12 +42,29 @@ class PredictionCall(BaseModel):
     input: dict[str, Any]
 
 
+class Cue(BaseModel):
+    """One subtitle: shown from ``start`` to ``end`` seconds."""
+
+    start: float
+    end: float
+    text: str
+
+
+class ComposeSpec(BaseModel):
+    """How Finalize assembles the final MP4 from the predictions' outputs."""
+
+    subtitles: list[Cue] = Field(default_factory=list)
+    subtitle_style: str = "default"
+    subtitle_position: str = "bottom"
+
+
 class GenerationJob(BaseModel):
     """What the workflow must do for a task: built from the request by a recipe."""
 
     kind: TaskKind
     duration: int
     predictions: list[PredictionCall]
+    compose: ComposeSpec = Field(default_factory=ComposeSpec)
 
 
 class PredictionRef(BaseModel):
@@ -72,6 +89,7 @@ class TaskResult(BaseModel):
     thumbnail_key: str
     duration: int
     video_seconds: float | None = None
+    subtitles_key: str | None = None
 
 
 class Task(BaseModel):

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.models.domain import GenerationJob, PredictionRef, TaskKind
+from service.models.domain import ComposeSpec, GenerationJob, PredictionRef, TaskKind
 
 
 class ExecutionInput(BaseModel):
@@ -30,6 +30,7 @@ class PredictionsState(BaseModel):
     outcome: Literal["running", "succeeded", "failed"] = "running"
     error: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict, description="role -> output URL")
+    compose: ComposeSpec = Field(default_factory=ComposeSpec)
 
 
 class CaughtError(BaseModel):
