@@ -143,7 +143,7 @@ class ServiceFunctions(Construct):
             environment["VIDEOGEN_TASK_TTL_DAYS"] = str(self.config.retention_days)
         if "tokens:read" in needs:
             environment["VIDEOGEN_TOKENS_TABLE"] = self.storage.tables["tokens"].table_name
-        if needs & {"media:read", "media:write"}:
+        if needs & {"media:read", "media:write", "media:upload"}:
             environment["VIDEOGEN_MEDIA_BUCKET"] = self.storage.media_bucket.bucket_name
         if "replicate:secret" in needs:
             environment["VIDEOGEN_REPLICATE_SECRET_NAME"] = self.config.replicate_secret_name

@@ -20,11 +20,14 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 
-from service.catalog import FunctionSpec, Need
+from service.catalog import RESULT_PREFIXES, UPLOAD_PREFIX, FunctionSpec, Need
 
 #: The key prefixes Finalize writes and the status function presigns (``functions/service/domain``):
 #: media grants and the bucket's lifecycle rules are limited to these.
-MEDIA_PREFIXES = ("videos/", "thumbnails/")
+MEDIA_PREFIXES = RESULT_PREFIXES
+#: Client uploads (``POST /api/uploads/``): written by clients through presigned PUTs, read by the
+#: model through presigned GETs, expired after a day.
+UPLOAD_PREFIXES = (UPLOAD_PREFIX,)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,10 @@ class GrantTargets:
         )
 
     def media_object_arns(self) -> list[str]:
-        return [self.media_bucket.arn_for_objects(f"{prefix}*") for prefix in MEDIA_PREFIXES]
+        return self.object_arns(MEDIA_PREFIXES)
+
+    def object_arns(self, prefixes: tuple[str, ...]) -> list[str]:
+        return [self.media_bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
 
 
 #: need → (actions, resources). The infra tests restate this intent independently.
@@ -61,9 +67,12 @@ NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str
     "executions:start": (("states:StartExecution",), lambda t: [t.state_machine.state_machine_arn]),
     "executions:describe": (("states:DescribeExecution",), lambda t: [t.executions_arn()]),
     # Presigned GETs are signed with the function's own credentials: it needs GetObject itself.
-    "media:read": (("s3:GetObject",), GrantTargets.media_object_arns),
+    # Uploads too: their file_url (the model's input) is a presigned GET.
+    "media:read": (("s3:GetObject",), lambda t: t.object_arns(MEDIA_PREFIXES)),
     # upload_file switches to multipart above 8 MB: PutObject covers the parts, Abort the cleanup.
     "media:write": (("s3:PutObject", "s3:AbortMultipartUpload"), GrantTargets.media_object_arns),
+    # Presigned PUTs are signed with the function's credentials: one single PUT, uploads/ only.
+    "media:upload": (("s3:PutObject", "s3:GetObject"), lambda t: t.object_arns(UPLOAD_PREFIXES)),
     "replicate:secret": (("secretsmanager:GetSecretValue",), lambda t: [t.replicate_secret.secret_arn]),
 }
 
@@ -77,9 +86,11 @@ def grant_needs(function: lambda_.Function, spec: FunctionSpec, targets: GrantTa
         actions, resources = NEED_GRANTS[need]
         function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=resources(targets)))
     wildcards = []
-    if spec.needs & {"media:read", "media:write"}:
+    if spec.needs & {"media:read", "media:write", "media:upload"}:
         wildcards.append(
-            RegexAppliesTo(regex=r"/^Resource::<.*MediaBucket[0-9A-F]+\.Arn>\/(videos|thumbnails)\/\*$/g")
+            RegexAppliesTo(
+                regex=r"/^Resource::<.*MediaBucket[0-9A-F]+\.Arn>\/(videos|thumbnails|subtitles|uploads)\/\*$/g"
+            )
         )
     if "executions:describe" in spec.needs:
         wildcards.append(RegexAppliesTo(regex=r"/^Resource::arn:.*:execution:.*:\*$/g"))
@@ -91,7 +102,7 @@ def grant_needs(function: lambda_.Function, spec: FunctionSpec, targets: GrantTa
                     id="AwsSolutions-IAM5",
                     reason=(
                         "Object and execution ids are minted at run time (task ids), so the grant "
-                        "names a key prefix (videos/*, thumbnails/*) or this state machine's "
+                        "names a key prefix (videos/*, thumbnails/*, subtitles/*, uploads/*) or this state machine's "
                         "executions (execution:<machine>:*); the actions are single, read or put only."
                     ),
                     applies_to=wildcards,

@@ -11,8 +11,11 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import StackConfig
-from infra.permissions import MEDIA_PREFIXES
+from infra.permissions import MEDIA_PREFIXES, UPLOAD_PREFIXES
 from service.catalog import TABLES
+
+#: Client uploads are inputs for one task: the model fetches them within minutes.
+UPLOAD_RETENTION_DAYS = 1
 
 
 class Storage(Construct):
@@ -76,6 +79,14 @@ class Storage(Construct):
                         expiration=Duration.days(config.retention_days),
                     )
                     for prefix in MEDIA_PREFIXES
+                ),
+                *(
+                    s3.LifecycleRule(
+                        id=f"expire-{prefix.rstrip('/')}",
+                        prefix=prefix,
+                        expiration=Duration.days(UPLOAD_RETENTION_DAYS),
+                    )
+                    for prefix in UPLOAD_PREFIXES
                 ),
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)

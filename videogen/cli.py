@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import get_settings
+from videogen import client_cli
 
 
 def _tokens_table() -> TokensTable:
@@ -102,11 +103,14 @@ def parser() -> argparse.ArgumentParser:
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("token", nargs="?", help="The token to revoke")
     which.add_argument("--owner", help="Revoke every token of this owner")
+    client_cli.add_commands(root, commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in client_cli.COMMANDS:
+        return client_cli.run(args)
     if args.command == "serve":
         return serve(args.host, args.port)
     try:

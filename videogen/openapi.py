@@ -1,6 +1,6 @@
 """The API's OpenAPI description, generated from the handlers' own routes and models.
 
-The submit and status functions each own a resolver; this merges their documents into one.
+The submit, status and uploads functions each own a resolver; this merges their documents into one.
 ``python -m videogen.openapi > docs/openapi.json`` refreshes the committed copy (a test fails
 while it is stale).
 """
@@ -24,10 +24,10 @@ SECURITY = {"Token": APIKey(name="Authorization", in_=APIKeyIn.header, descripti
 
 
 def document() -> dict[str, Any]:
-    from service.handlers import status, submit
+    from service.handlers import status, submit, uploads
 
     merged: dict[str, Any] = {}
-    for app in (submit.app, status.app):
+    for app in (submit.app, status.app, uploads.app):
         doc = json.loads(
             app.get_openapi_json_schema(
                 title=TITLE,

@@ -167,6 +167,11 @@ class Twin:
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="twin-http", daemon=True)
         self._http_thread.start()
 
+    @property
+    def replicate_url(self) -> str:
+        """Where the twin's Replicate emulator listens (its ``/_emulator/*`` routes drive faults)."""
+        return str(self._emulator.base_url) if self._emulator is not None else ""
+
     # -- what `videogen serve` prints -------------------------------------------------------------
     def example_request(self) -> dict[str, Any]:
         """The transitions spec's example request, with images the twin serves itself."""

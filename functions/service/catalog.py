@@ -19,6 +19,7 @@ Need = Literal[
     "executions:describe",
     "media:read",  # presigned GETs are signed with the function's own credentials
     "media:write",
+    "media:upload",  # presigned PUT and GET of client uploads (uploads/ only)
     "replicate:secret",  # read the Replicate API token from Secrets Manager
 ]
 
@@ -63,6 +64,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         routes=(("GET", "/api/transitions/task-status/{task_id}/"), ("GET", "/video-status/{task_id}")),
     ),
     FunctionSpec(
+        name="uploads",
+        handler="service.handlers.uploads.handler",
+        description="POST /api/uploads/: presigned S3 PUT for an input image",
+        routes=(("POST", "/api/uploads/"),),
+        needs=frozenset({"media:upload"}),
+    ),
+    FunctionSpec(
         name="start_predictions",
         handler="service.handlers.start_predictions.handler",
         description="Workflow: create the Replicate predictions",
@@ -101,6 +109,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         asl_placeholder="FailTaskFunctionArn",
     ),
 )
+
+#: Where objects live in the media bucket (finalize writes, status presigns, clients upload).
+#: IAM grants and lifecycle rules are scoped to these prefixes.
+VIDEO_PREFIX = "videos/"
+THUMBNAIL_PREFIX = "thumbnails/"
+SUBTITLE_PREFIX = "subtitles/"
+UPLOAD_PREFIX = "uploads/"
+RESULT_PREFIXES = (VIDEO_PREFIX, THUMBNAIL_PREFIX, SUBTITLE_PREFIX)
 
 #: The ASL file, relative to the repository root; CDK and the twin load this one file.
 STATE_MACHINE_DEFINITION = "statemachines/video_generation.asl.json"

@@ -204,7 +204,9 @@ def test_each_function_gets_the_settings_its_needs_use(synth: Synth) -> None:
         needs = spec.needs
         assert ("VIDEOGEN_TASKS_TABLE" in env) == bool(needs & {"tasks:read", "tasks:write"}), spec.name
         assert ("VIDEOGEN_TOKENS_TABLE" in env) == ("tokens:read" in needs), spec.name
-        assert ("VIDEOGEN_MEDIA_BUCKET" in env) == bool(needs & {"media:read", "media:write"}), spec.name
+        assert ("VIDEOGEN_MEDIA_BUCKET" in env) == bool(
+            needs & {"media:read", "media:write", "media:upload"}
+        ), spec.name
         assert ("VIDEOGEN_STATE_MACHINE_ARN" in env) == bool(
             needs & {"executions:start", "executions:describe"}
         ), spec.name
@@ -377,7 +379,12 @@ def test_media_bucket_is_private_tls_only_encrypted_logged_and_expires_media(syn
         for rule in props["LifecycleConfiguration"]["Rules"]
         if "Prefix" in rule and rule["Status"] == "Enabled"
     }
-    assert expiring == {"videos/": synth.config.retention_days, "thumbnails/": synth.config.retention_days}
+    assert expiring == {
+        "videos/": synth.config.retention_days,
+        "thumbnails/": synth.config.retention_days,
+        "subtitles/": synth.config.retention_days,
+        "uploads/": 1,  # client uploads are inputs of one task
+    }
     log_bucket_id = props["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
     assert synth.resources[log_bucket_id]["Type"] == "AWS::S3::Bucket"
 
@@ -466,7 +473,8 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
     bucket, _ = media_bucket(synth)
     secret, _ = only(synth.of_type("AWS::SecretsManager::Secret"))
     machine, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
-    objects = [f"<{bucket}.Arn>/videos/*", f"<{bucket}.Arn>/thumbnails/*"]
+    objects = [f"<{bucket}.Arn>/{prefix}*" for prefix in ("videos/", "thumbnails/", "subtitles/")]
+    uploads = f"<{bucket}.Arn>/uploads/*"
     return {
         "tasks:read": {("dynamodb:GetItem", f"<{tasks}.Arn>")},
         "tasks:write": {
@@ -482,6 +490,7 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
         },
         "media:read": {("s3:GetObject", o) for o in objects},
         "media:write": {(a, o) for a in ("s3:PutObject", "s3:AbortMultipartUpload") for o in objects},
+        "media:upload": {("s3:PutObject", uploads), ("s3:GetObject", uploads)},
         "replicate:secret": {("secretsmanager:GetSecretValue", f"<{secret}>")},
     }
 
@@ -513,6 +522,15 @@ def test_status_and_submit_cannot_reach_what_they_do_not_need(synth: Synth) -> N
     readers = {name for name, actions in by_name.items() if "secretsmanager:GetSecretValue" in actions}
     assert readers == {spec.name for spec in FUNCTIONS if spec.kind == "workflow"}
     assert not any(a.startswith(("s3:", "states:")) for a in by_name[AUTHORIZER])
+    # Uploads sign a PUT and a GET under uploads/ only; no results, no tasks, no workflow.
+    uploads = function_grants(synth, next(s for s in FUNCTIONS if s.name == "uploads"))
+    assert {(a, r.rsplit("/", 2)[-2]) for a, r in uploads if a.startswith("s3:")} == {
+        ("s3:PutObject", "uploads"),
+        ("s3:GetObject", "uploads"),
+    }
+    assert not any(a.startswith(("dynamodb:", "states:", "secretsmanager:")) for a in by_name["uploads"])
+    writers = {name for name, grants in by_name.items() if "s3:PutObject" in grants}
+    assert writers == {"finalize", "uploads"}
 
 
 def test_no_wildcard_actions_and_no_wildcard_resources_on_data(synth: Synth) -> None:

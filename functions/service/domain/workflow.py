@@ -18,6 +18,7 @@ from service.adapters import compose, ffmpeg
 from service.adapters.media import MediaStore
 from service.adapters.replicate_gateway import TERMINAL, ReplicateGateway, output_url
 from service.adapters.tasks_table import TasksTable
+from service.catalog import SUBTITLE_PREFIX, THUMBNAIL_PREFIX, VIDEO_PREFIX
 from service.domain.errors import USER_SAFE_ERRORS, OutputUnavailable
 from service.domain.progress import PredictionProgress, combine
 from service.models.domain import TaskResult, utcnow
@@ -101,9 +102,9 @@ class Workflow:
     def finalize(self, state: PredictionsState) -> Finished:
         """Copy the media into our bucket (Replicate deletes outputs after ~1 h): the video, composed
         with subtitles, music and voice when asked; its thumbnail; the subtitles as WebVTT. SUCCESS."""
-        video_key = f"videos/{state.task_id}.mp4"
-        thumbnail_key = f"thumbnails/{state.task_id}.jpg"
-        subtitles_key = f"subtitles/{state.task_id}.vtt" if state.compose.subtitles else None
+        video_key = f"{VIDEO_PREFIX}{state.task_id}.mp4"
+        thumbnail_key = f"{THUMBNAIL_PREFIX}{state.task_id}.jpg"
+        subtitles_key = f"{SUBTITLE_PREFIX}{state.task_id}.vtt" if state.compose.subtitles else None
         with tempfile.TemporaryDirectory(prefix="videogen-") as folder:
             workdir = Path(folder)
             downloaded = {

@@ -1,0 +1,227 @@
+// The videogen API for JavaScript clients (browsers and Node 18+): an ES module on `fetch`,
+// no dependencies. Behaviour and messages follow ../shared/spec/transitions-api-flow.md:
+//
+//   configure({ baseUrl: 'https://api.example.com', token: 'vg_…' })
+//   const { task_id } = await createAndGenerateVideo(params)
+//   const result = await pollTaskStatus(task_id, (status) => console.log('Progress:', status))
+//
+// Errors are `Error`s whose `message` is the spec's: the task's `error` on FAILURE,
+// 'Task polling timeout - maximum attempts reached', 'Request failed with status N' or
+// 'Network Error'. They also carry `kind` ('failure' | 'timeout' | 'http' | 'network') and,
+// where known, `taskId`, `status` (HTTP status), `detail` (the answer's `detail`: for 422 the
+// list of {loc, msg, type}) and `response` (the last status answer).
+
+/** @typedef {import('./videoGenerationApi').ClientConfig} ClientConfig */
+
+const settings = {
+  baseUrl: '',
+  token: null,
+  fetch: null
+}
+
+/**
+ * Set the API's base URL and token (and optionally a `fetch` implementation) for every call.
+ * @param {Partial<ClientConfig>} [options]
+ */
+export function configure ({ baseUrl, token, fetch: fetchImpl } = {}) {
+  if (baseUrl !== undefined) settings.baseUrl = String(baseUrl).replace(/\/+$/, '')
+  if (token !== undefined) settings.token = token
+  if (fetchImpl !== undefined) settings.fetch = fetchImpl
+}
+
+const withKind = (error, kind, extra = {}) => Object.assign(error, { kind }, extra)
+
+// Task ids are execution ARNs: keep their colons readable, escape anything else.
+const taskSegment = (taskId) => encodeURIComponent(String(taskId)).replace(/%3A/gi, ':')
+
+async function request (method, path, { body, query } = {}) {
+  if (!settings.baseUrl && !globalThis.location) {
+    throw new Error('videoGenerationApi: call configure({ baseUrl, token }) first')
+  }
+  const url = new URL(`${settings.baseUrl}${path}`, globalThis.location?.href)
+  for (const [key, value] of Object.entries(query ?? {})) url.searchParams.set(key, value)
+  const headers = { Accept: 'application/json' }
+  if (settings.token) headers.Authorization = `Token ${settings.token}`
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  const fetchImpl = settings.fetch ?? globalThis.fetch
+  let response
+  try {
+    response = await fetchImpl(url.toString(), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body)
+    })
+  } catch (cause) {
+    throw withKind(new Error('Network Error', { cause }), 'network')
+  }
+  let payload = null
+  try {
+    payload = await response.json()
+  } catch {
+    payload = null
+  }
+  if (!response.ok) {
+    throw withKind(new Error(`Request failed with status ${response.status}`), 'http', {
+      status: response.status,
+      detail: payload?.detail
+    })
+  }
+  return payload
+}
+
+/**
+ * Start a transition: `POST /api/transitions/create-and-generate/` → `{ task_id, status, message }`.
+ * @param {import('./videoGenerationApi').TransitionParams} params
+ */
+export const createAndGenerateVideo = (params) =>
+  request('POST', '/api/transitions/create-and-generate/', { body: params })
+
+/**
+ * One status read: `GET /api/transitions/task-status/{taskId}/` (serves tasks of either kind).
+ * @param {string} taskId
+ */
+export const checkTaskStatus = (taskId) =>
+  request('GET', `/api/transitions/task-status/${taskSegment(taskId)}/`)
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Poll until the task is ready, as the spec's client does: wait `interval` ms, read the status,
+ * give it to `onStatus`; resolve with `result` on SUCCESS, reject with the task's `error` on
+ * FAILURE, or with 'Task polling timeout - maximum attempts reached' after `maxAttempts` polls.
+ * @param {string} taskId
+ * @param {(status: import('./videoGenerationApi').TaskStatus) => void} [onStatus]
+ * @param {number} [interval] milliseconds between polls (2000)
+ * @param {number} [maxAttempts] polls before giving up (150: five minutes)
+ */
+export async function pollTaskStatus (taskId, onStatus, interval = 2000, maxAttempts = 150) {
+  let status
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    await sleep(interval)
+    status = await checkTaskStatus(taskId)
+    if (onStatus) onStatus(status)
+    if (status.ready) {
+      if (status.state === 'SUCCESS') return status.result
+      throw withKind(new Error(status.error || 'Video generation failed'), 'failure', {
+        taskId,
+        response: status
+      })
+    }
+  }
+  throw withKind(new Error('Task polling timeout - maximum attempts reached'), 'timeout', {
+    taskId,
+    response: status
+  })
+}
+
+/**
+ * Start a dream video: `POST /generate-video?dream=…&style=…` → `{ task_id, status: 'pending' }`.
+ * @param {string} dream
+ * @param {'Realistic' | 'Animated' | 'Cursed'} style
+ */
+export const generateDreamVideo = (dream, style) =>
+  request('POST', '/generate-video', { query: { dream, style } })
+
+/**
+ * The dream API's status: `GET /video-status/{taskId}`.
+ * @param {string} taskId
+ */
+export const checkVideoStatus = (taskId) => request('GET', `/video-status/${taskSegment(taskId)}`)
+
+/**
+ * Poll a dream task as dream-api.md recommends (5 s, exponential backoff) until `completed`
+ * (resolves with the status, `video_url` set) or `failed` (rejects with its `error`).
+ * @param {string} taskId
+ * @param {(status: import('./videoGenerationApi').VideoStatus) => void} [onStatus]
+ * @param {{ interval?: number, maxInterval?: number, backoff?: number, maxAttempts?: number }} [options]
+ */
+export async function pollVideoStatus (
+  taskId,
+  onStatus,
+  { interval = 5000, maxInterval = 30000, backoff = 1.5, maxAttempts = 60 } = {}
+) {
+  let status
+  let delay = interval
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    await sleep(delay)
+    delay = Math.min(maxInterval, delay * backoff)
+    status = await checkVideoStatus(taskId)
+    if (onStatus) onStatus(status)
+    if (status.status === 'completed') return status
+    if (status.status === 'failed') {
+      throw withKind(new Error(status.error || 'Video generation failed'), 'failure', {
+        taskId,
+        response: status
+      })
+    }
+  }
+  throw withKind(new Error('Task polling timeout - maximum attempts reached'), 'timeout', {
+    taskId,
+    response: status
+  })
+}
+
+// -- Resume polling after a page refresh (the spec's last section) ----------------------------------
+
+export const CURRENT_TASK_KEY = 'currentTaskId'
+
+const defaultStorage = () => {
+  if (!globalThis.localStorage) throw new Error('No storage: pass { storage } (localStorage is not available)')
+  return globalThis.localStorage
+}
+
+/**
+ * Remember a started task, so a reloaded page can resume it.
+ * @param {string} taskId
+ * @param {{ storage?: import('./videoGenerationApi').TaskStorage, key?: string }} [options]
+ */
+export function rememberTask (taskId, { storage = defaultStorage(), key = CURRENT_TASK_KEY } = {}) {
+  storage.setItem(key, taskId)
+}
+
+/**
+ * The task a previous page started and did not see finish, or null.
+ * @param {{ storage?: import('./videoGenerationApi').TaskStorage, key?: string }} [options]
+ */
+export function pendingTask ({ storage = defaultStorage(), key = CURRENT_TASK_KEY } = {}) {
+  return storage.getItem(key)
+}
+
+/**
+ * Start a transition and poll it to the end, remembering its id meanwhile (`storage`,
+ * `localStorage` by default) so that `resumePendingTask` can pick it up after a reload.
+ * @param {import('./videoGenerationApi').TransitionParams} params
+ * @param {(status: import('./videoGenerationApi').TaskStatus) => void} [onStatus]
+ * @param {import('./videoGenerationApi').TrackOptions} [options]
+ */
+export async function generateVideo (params, onStatus, options = {}) {
+  const { storage = defaultStorage(), key = CURRENT_TASK_KEY } = options
+  const { task_id: taskId } = await createAndGenerateVideo(params)
+  storage.setItem(key, taskId)
+  return track(taskId, onStatus, { ...options, storage, key })
+}
+
+/**
+ * On page load: if a task id is stored, poll it to the end. Resolves with the task's result,
+ * or with null when nothing is pending. The stored id is removed once the task is over (SUCCESS
+ * or FAILURE); after a timeout or a network error it stays, the task may still be running.
+ * @param {(status: import('./videoGenerationApi').TaskStatus) => void} [onStatus]
+ * @param {import('./videoGenerationApi').TrackOptions} [options]
+ */
+export async function resumePendingTask (onStatus, options = {}) {
+  const { storage = defaultStorage(), key = CURRENT_TASK_KEY } = options
+  const taskId = storage.getItem(key)
+  if (!taskId) return null
+  return track(taskId, onStatus, { ...options, storage, key })
+}
+
+async function track (taskId, onStatus, { storage, key, interval = 2000, maxAttempts = 150 }) {
+  try {
+    const result = await pollTaskStatus(taskId, onStatus, interval, maxAttempts)
+    storage.removeItem(key)
+    return result
+  } catch (error) {
+    if (error.kind === 'failure' || error.status === 404) storage.removeItem(key)
+    throw error
+  }
+}

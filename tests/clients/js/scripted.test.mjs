@@ -1,0 +1,209 @@
+// videoGenerationApi.js against a scripted HTTP server: the spec's failure, timeout, HTTP-error
+// and network-error messages, the dream pair, and resuming with an injected storage.
+// Run: node --test tests/clients/js/scripted.test.mjs (the pytest suite does, in tests/clients).
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { after, before, beforeEach, describe, test } from 'node:test'
+
+import {
+  checkTaskStatus,
+  checkVideoStatus,
+  configure,
+  createAndGenerateVideo,
+  CURRENT_TASK_KEY,
+  generateDreamVideo,
+  generateVideo,
+  pendingTask,
+  pollTaskStatus,
+  pollVideoStatus,
+  rememberTask,
+  resumePendingTask
+} from '../../../clients/js/videoGenerationApi.js'
+
+const TASK = 'arn:aws:states:us-east-1:123456789012:execution:videogen-video-generation:f7c3e8d1-9a2b-4c5d-8e7f-1a2b3c4d5e6f'
+const STATUS_PATH = `/api/transitions/task-status/${TASK}/`
+const RESULT = { transition_id: 123, video_url: 'https://example.com/v.mp4', status: 'completed' }
+const pending = { task_id: TASK, state: 'PENDING', ready: false, info: null }
+const processing = { task_id: TASK, state: 'PROCESSING', ready: false, info: { current: 1, total: 100, status: 'Processing frames...' } }
+const success = { task_id: TASK, state: 'SUCCESS', ready: true, result: RESULT }
+const failure = { task_id: TASK, state: 'FAILURE', ready: true, error: 'Failed to process video: Invalid image format' }
+
+// "METHOD /path" → answers in order (the last one repeats): { status, body }.
+let script = new Map()
+let requests = []
+const server = http.createServer((req, res) => {
+  let body = ''
+  req.on('data', (chunk) => { body += chunk })
+  req.on('end', () => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname)
+    requests.push({ method: req.method, url: req.url, path, headers: req.headers, body })
+    const answers = script.get(`${req.method} ${path}`) ?? [{ status: 404, body: { detail: 'Not Found' } }]
+    const answer = answers.length > 1 ? answers.shift() : answers[0]
+    res.writeHead(answer.status ?? 200, { 'Content-Type': 'application/json' })
+    res.end(JSON.stringify(answer.body))
+  })
+})
+const answer = (body, status = 200) => ({ status, body })
+const memoryStorage = (initial = {}) => {
+  const items = new Map(Object.entries(initial))
+  return {
+    items,
+    getItem: (key) => (items.has(key) ? items.get(key) : null),
+    setItem: (key, value) => items.set(key, String(value)),
+    removeItem: (key) => items.delete(key)
+  }
+}
+
+before(async () => {
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+})
+after(() => server.close())
+beforeEach(() => {
+  script = new Map()
+  requests = []
+  configure({ baseUrl: `http://127.0.0.1:${server.address().port}/`, token: 'vg_test' })
+})
+
+describe('the transitions spec', () => {
+  test('success: every poll response goes to onStatus, the result resolves', async () => {
+    script.set(`GET ${STATUS_PATH}`, [answer(pending), answer(processing), answer(success)])
+    const seen = []
+    const result = await pollTaskStatus(TASK, (status) => seen.push(status), 5, 10)
+    assert.deepEqual(result, RESULT)
+    assert.deepEqual(seen, [pending, processing, success])
+    assert.equal(requests[0].headers.authorization, 'Token vg_test')
+    assert.equal(requests[0].url, STATUS_PATH, 'the ARN is sent with its colons')
+  })
+
+  test('FAILURE rejects with the task error, after onStatus saw it', async () => {
+    script.set(`GET ${STATUS_PATH}`, [answer(pending), answer(failure)])
+    const seen = []
+    await assert.rejects(pollTaskStatus(TASK, (s) => seen.push(s.state), 5, 10), (error) => {
+      assert.equal(error.message, 'Failed to process video: Invalid image format')
+      assert.equal(error.kind, 'failure')
+      return true
+    })
+    assert.deepEqual(seen, ['PENDING', 'FAILURE'])
+  })
+
+  test('maxAttempts polls, then the timeout message', async () => {
+    script.set(`GET ${STATUS_PATH}`, [answer(processing)])
+    let calls = 0
+    await assert.rejects(pollTaskStatus(TASK, () => calls++, 5, 3), {
+      message: 'Task polling timeout - maximum attempts reached'
+    })
+    assert.equal(calls, 3)
+    assert.equal(requests.length, 3)
+  })
+
+  test('HTTP 500 while polling: Request failed with status 500', async () => {
+    script.set(`GET ${STATUS_PATH}`, [answer(pending), answer({ detail: 'Internal server error' }, 500)])
+    await assert.rejects(pollTaskStatus(TASK, undefined, 5, 10), (error) => {
+      assert.equal(error.message, 'Request failed with status 500')
+      assert.equal(error.status, 500)
+      assert.equal(error.kind, 'http')
+      return true
+    })
+  })
+
+  test('a refused connection: Network Error', async () => {
+    const closed = http.createServer()
+    await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const port = closed.address().port
+    await new Promise((resolve) => closed.close(resolve))
+    configure({ baseUrl: `http://127.0.0.1:${port}` })
+    await assert.rejects(checkTaskStatus(TASK), { message: 'Network Error', kind: 'network' })
+    await assert.rejects(pollTaskStatus(TASK, undefined, 5, 3), { message: 'Network Error' })
+  })
+
+  test('createAndGenerateVideo posts the params; a 422 carries its detail', async () => {
+    const detail = [{ loc: ['body', 'duration'], msg: 'duration must be 5 or 10 seconds', type: 'duration_not_allowed' }]
+    script.set('POST /api/transitions/create-and-generate/', [
+      answer({ task_id: TASK, status: 'pending', message: 'Transition creation and video generation started' }, 202),
+      answer({ detail }, 422)
+    ])
+    const params = { front_image: 'https://example.com/front.jpg', tail_image: 'https://example.com/tail.jpg', duration: 5 }
+    const accepted = await createAndGenerateVideo(params)
+    assert.equal(accepted.task_id, TASK)
+    assert.deepEqual(JSON.parse(requests[0].body), params)
+    assert.equal(requests[0].headers['content-type'], 'application/json')
+    await assert.rejects(createAndGenerateVideo({ ...params, duration: 7 }), (error) => {
+      assert.equal(error.message, 'Request failed with status 422')
+      assert.deepEqual(error.detail, detail)
+      return true
+    })
+  })
+})
+
+describe('the dream pair', () => {
+  test('generateDreamVideo sends dream and style as the query; checkVideoStatus reads', async () => {
+    script.set('POST /generate-video', [answer({ task_id: TASK, status: 'pending' }, 202)])
+    script.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'processing' })])
+    assert.deepEqual(await generateDreamVideo('a whale over Paris', 'Animated'), { task_id: TASK, status: 'pending' })
+    const query = new URL(requests[0].url, 'http://x').searchParams
+    assert.equal(query.get('dream'), 'a whale over Paris')
+    assert.equal(query.get('style'), 'Animated')
+    assert.equal((await checkVideoStatus(TASK)).status, 'processing')
+  })
+
+  test('pollVideoStatus: completed resolves, failed rejects with its error', async () => {
+    const done = { task_id: TASK, status: 'completed', video_url: 'https://example.com/d.mp4', error: null }
+    script.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'pending' }), answer(done)])
+    assert.deepEqual(await pollVideoStatus(TASK, undefined, { interval: 5 }), done)
+    script.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'failed', error: 'The model gave up' })])
+    await assert.rejects(pollVideoStatus(TASK, undefined, { interval: 5 }), { message: 'The model gave up' })
+  })
+})
+
+describe('resume polling after a page refresh', () => {
+  test('generateVideo remembers the task while it runs and forgets it when done', async () => {
+    script.set('POST /api/transitions/create-and-generate/', [answer({ task_id: TASK, status: 'pending' }, 202)])
+    script.set(`GET ${STATUS_PATH}`, [answer(processing), answer(success)])
+    const storage = memoryStorage()
+    const stored = []
+    const result = await generateVideo({ front_image: 'a', tail_image: 'b' }, () => stored.push(storage.getItem(CURRENT_TASK_KEY)), { storage, interval: 5 })
+    assert.deepEqual(result, RESULT)
+    assert.deepEqual(stored, [TASK, TASK])
+    assert.equal(pendingTask({ storage }), null)
+  })
+
+  test('a stored task is polled to its result, then removed', async () => {
+    script.set(`GET ${STATUS_PATH}`, [answer(processing), answer(success)])
+    const storage = memoryStorage()
+    rememberTask(TASK, { storage })
+    assert.equal(storage.getItem('currentTaskId'), TASK, 'the key of the spec')
+    assert.deepEqual(await resumePendingTask(undefined, { storage, interval: 5 }), RESULT)
+    assert.equal(storage.items.size, 0)
+  })
+
+  test('nothing stored: resolves null without a request', async () => {
+    assert.equal(await resumePendingTask(undefined, { storage: memoryStorage(), interval: 5 }), null)
+    assert.equal(requests.length, 0)
+  })
+
+  test('a failed task is forgotten; a timed-out one is kept for the next load', async () => {
+    script.set(`GET ${STATUS_PATH}`, [answer(failure)])
+    const failed = memoryStorage({ currentTaskId: TASK })
+    await assert.rejects(resumePendingTask(undefined, { storage: failed, interval: 5 }), { message: failure.error })
+    assert.equal(failed.items.size, 0)
+
+    script.set(`GET ${STATUS_PATH}`, [answer(processing)])
+    const running = memoryStorage({ currentTaskId: TASK })
+    await assert.rejects(resumePendingTask(undefined, { storage: running, interval: 5, maxAttempts: 2 }), {
+      message: 'Task polling timeout - maximum attempts reached'
+    })
+    assert.equal(running.getItem('currentTaskId'), TASK)
+  })
+
+  test('localStorage is the default storage', async () => {
+    const storage = memoryStorage({ currentTaskId: TASK })
+    globalThis.localStorage = storage
+    try {
+      script.set(`GET ${STATUS_PATH}`, [answer(success)])
+      assert.deepEqual(await resumePendingTask(undefined, { interval: 5 }), RESULT)
+      assert.equal(storage.items.size, 0)
+    } finally {
+      delete globalThis.localStorage
+    }
+  })
+})

@@ -1,0 +1,319 @@
+"""The clients against `videogen serve`: the JS module, the Python SDK (sync and async) and the
+`videogen` CLI, to downloaded MP4s, through uploads, failures, timeouts and resumes.
+
+Each task takes ~7 s on the twin (the production 5 s poll wait), so every long flow starts at
+once in the module's ``flows`` fixture and the tests check their outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from tests.e2e.conftest import ROOT, RunningTwin
+from videogen_client import (
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    NotFoundError,
+    TaskFailedError,
+    TaskStatus,
+    TaskTimeoutError,
+    TransitionRequest,
+    ValidationError,
+)
+
+ASSETS = ROOT / "videogen/assets"
+#: The SDK flows poll every second (the CLI flows use the defaults: 2 s, backoff, Retry-After).
+FAST: dict[str, Any] = {"interval": 1.0, "backoff": 1.0, "honor_retry_after": False}
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def video_info(path: Path) -> tuple[str, float]:
+    """ffmpeg's description of the file and its duration in seconds."""
+    info = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    ).stderr
+    match = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
+    assert match, info
+    return info, int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+
+
+def assert_h264_of(path: Path, duration: float) -> None:
+    info, seconds = video_info(path)
+    assert "Video: h264" in info, info
+    assert abs(seconds - duration) < 0.2, info
+
+
+def videogen(twin: RunningTwin, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOGEN_", "AWS_"))}
+    env |= {"VIDEOGEN_URL": twin.base_url, "VIDEOGEN_TOKEN": token or twin.token}
+    command = [str(Path(sys.executable).with_name("videogen")), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def client(twin: RunningTwin) -> Client:
+    return Client(twin.base_url, twin.token)
+
+
+# -- the long flows, all at once -------------------------------------------------------------------------
+@dataclass
+class SdkTransition:
+    uploaded: bytes
+    statuses: list[TaskStatus]
+    path: Path
+
+
+def sdk_transition_from_local_files(twin: RunningTwin, out: Path) -> SdkTransition:
+    with client(twin) as sdk:
+        front, tail = sdk.upload(ASSETS / "front.jpg"), sdk.upload(ASSETS / "tail.jpg")
+        uploaded = httpx.get(front.file_url, timeout=30).content  # PUT, then GET, on moto's S3
+        request = TransitionRequest(
+            front_image=front.file_url, tail_image=tail.file_url, duration=10, transition_type="zoom"
+        )
+        task = sdk.create_transition(request)
+        statuses: list[TaskStatus] = []
+        result = sdk.wait(task.task_id, on_status=statuses.append, timeout=120, **FAST)
+        return SdkTransition(uploaded, statuses, sdk.download(result.video_url, out / "sdk-transition.mp4"))
+
+
+@dataclass
+class SdkDream:
+    timeout: TaskTimeoutError
+    video: Path
+    dream: str
+
+
+def sdk_dream_timed_out_then_resumed_async(twin: RunningTwin, out: Path) -> SdkDream:
+    with client(twin) as sdk:
+        task_id = sdk.generate_dream("a whale over Paris", "realistic").task_id
+        with pytest.raises(TaskTimeoutError) as timed_out:
+            sdk.wait(task_id, timeout=0.5)
+
+    async def resume() -> SdkDream:  # by id alone, in another client, as after a restart
+        async with AsyncClient(twin.base_url, twin.token) as again:
+            done = await again.wait_dream(task_id, timeout=120, **FAST)
+            assert done.video_url is not None
+            video = await again.download(done.video_url, out / "sdk-dream.mp4")
+            return SdkDream(timed_out.value, video, done.dream)
+
+    return asyncio.run(resume())
+
+
+def sdk_failure(twin: RunningTwin) -> TaskFailedError:
+    with client(twin) as sdk:
+        request = TransitionRequest(
+            front_image=f"{twin.base_url}/examples/front.jpg",
+            tail_image=f"{twin.base_url}/examples/missing.jpg",
+        )
+        task_id = sdk.create_transition(request).task_id
+        with pytest.raises(TaskFailedError) as failed:
+            sdk.wait(task_id, timeout=120, **FAST)
+        return failed.value
+
+
+@dataclass
+class CliResume:
+    interrupted: subprocess.CompletedProcess[str]
+    task_id: str
+    resumed: subprocess.CompletedProcess[str]
+    status: subprocess.CompletedProcess[str]
+    out: Path
+
+
+def cli_dream_timed_out_then_waited(twin: RunningTwin, out: Path) -> CliResume:
+    video = out / "cli-dream.mp4"
+    interrupted = videogen(
+        twin, "generate", "dream", "--dream", "a lighthouse of jelly", "--style", "Cursed", "--out", str(video),
+        "--timeout", "1",
+    )  # fmt: skip
+    found = re.search(r"resume with: videogen wait (\S+) --out ", interrupted.stderr)
+    assert found, interrupted.stderr
+    resumed = videogen(twin, "wait", found[1], "--out", str(video))
+    return CliResume(interrupted, found[1], resumed, videogen(twin, "status", found[1]), video)
+
+
+def cli_transition_from_local_files(twin: RunningTwin, out: Path) -> subprocess.CompletedProcess[str]:
+    images = ["--front", str(ASSETS / "front.jpg"), "--tail", str(ASSETS / "tail.jpg")]
+    options = ["--duration", "5", "--type", "dreamy", "--subtitle", "0:2:Hello: world", "--music", "ambient"]
+    return videogen(
+        twin, "generate", "transition", *images, *options, "--out", str(out / "cli-transition.mp4")
+    )
+
+
+def cli_failure(twin: RunningTwin, out: Path) -> subprocess.CompletedProcess[str]:
+    images = [
+        "--front",
+        f"{twin.base_url}/examples/front.jpg",
+        "--tail",
+        f"{twin.base_url}/examples/missing.jpg",
+    ]
+    return videogen(twin, "generate", "transition", *images, "--out", str(out / "never.mp4"), "--quiet")
+
+
+def run_js_against_the_twin(twin: RunningTwin) -> subprocess.CompletedProcess[str] | None:
+    node = shutil.which("node")
+    if node is None:
+        return None
+    env = os.environ | {"VIDEOGEN_URL": twin.base_url, "VIDEOGEN_TOKEN": twin.token}
+    return subprocess.run(
+        [node, "--test", str(ROOT / "tests/clients/js/twin.test.mjs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=180,
+    )
+
+
+@pytest.fixture(scope="module")
+def out() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="videogen-clients-") as directory:
+        yield Path(directory)
+
+
+@pytest.fixture(scope="module")
+def flows(twin: RunningTwin, out: Path) -> Iterator[dict[str, Future[Any]]]:
+    starts: dict[str, Callable[[], Any]] = {
+        "js": lambda: run_js_against_the_twin(twin),
+        "sdk_transition": lambda: sdk_transition_from_local_files(twin, out),
+        "sdk_dream": lambda: sdk_dream_timed_out_then_resumed_async(twin, out),
+        "sdk_failure": lambda: sdk_failure(twin),
+        "cli_transition": lambda: cli_transition_from_local_files(twin, out),
+        "cli_dream": lambda: cli_dream_timed_out_then_waited(twin, out),
+        "cli_failure": lambda: cli_failure(twin, out),
+    }
+    with ThreadPoolExecutor(max_workers=len(starts)) as pool:
+        yield {name: pool.submit(start) for name, start in starts.items()}
+
+
+# -- JavaScript ---------------------------------------------------------------------------------------------
+def test_js_client_gets_a_transition_and_a_dream_from_the_twin(flows: dict[str, Future[Any]]) -> None:
+    result = flows["js"].result()
+    if result is None:
+        pytest.skip("node is not installed on this machine: the JS client is not tested")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "# pass 2" in result.stdout and "# fail 0" in result.stdout
+
+
+# -- Python SDK -----------------------------------------------------------------------------------------------
+def test_sdk_uploads_local_images_and_downloads_the_transition(flows: dict[str, Future[Any]]) -> None:
+    done: SdkTransition = flows["sdk_transition"].result()
+    assert done.uploaded == (ASSETS / "front.jpg").read_bytes()
+    states = [s.state for s in done.statuses]
+    assert states[-1] == "SUCCESS" and set(states) <= {"PENDING", "PROCESSING", "SUCCESS"}
+    progress = [s.info for s in done.statuses if s.state == "PROCESSING" and s.info is not None]
+    assert progress and all(0 <= i.current <= i.total == 100 for i in progress)
+    assert_h264_of(done.path, 10)
+
+
+def test_sdk_timeout_then_resume_by_id_with_the_async_client(flows: dict[str, Future[Any]]) -> None:
+    done: SdkDream = flows["sdk_dream"].result()
+    assert str(done.timeout) == "Task polling timeout - not ready after 0.5 s"
+    assert done.timeout.last_status is not None and not done.timeout.last_status.ready
+    assert done.dream == "a whale over Paris"
+    assert_h264_of(done.video, 5)
+
+
+def test_sdk_task_failure_carries_the_task_error(flows: dict[str, Future[Any]]) -> None:
+    error: TaskFailedError = flows["sdk_failure"].result()
+    assert "Could not fetch end_image" in str(error) and "HTTP 404" in str(error)
+    assert error.status is not None and error.status.state == "FAILURE"
+
+
+def test_sdk_errors_against_the_twin(twin: RunningTwin) -> None:
+    front = f"{twin.base_url}/examples/front.jpg"
+    with client(twin) as sdk:
+        with pytest.raises(ValidationError) as invalid:
+            sdk.create_transition({"front_image": front, "tail_image": front, "duration": 7})
+        [item] = invalid.value.errors
+        assert item.loc == ["body", "duration"] and "5 or 10" in item.msg
+        with pytest.raises(NotFoundError, match="Task not found"):
+            sdk.task_status("00000000-0000-4000-8000-000000000000")
+    with Client(twin.base_url, "vg_wrong") as stranger, pytest.raises(AuthenticationError):
+        stranger.task_status("00000000-0000-4000-8000-000000000000")
+
+
+def test_uploads_refuse_other_types_and_sizes_and_anonymous_callers(twin: RunningTwin) -> None:
+    with client(twin) as sdk:
+        with pytest.raises(ValidationError) as gif:
+            sdk.upload(b"GIF89a" + b"0" * 10)
+        assert gif.value.errors[0].loc == ["body", "content_type"]
+        assert "'image/jpeg', 'image/png' or 'image/webp'" in gif.value.errors[0].msg
+    too_large = httpx.post(
+        f"{twin.base_url}/api/uploads/",
+        json={"content_type": "image/png", "content_length": 20 * 1024 * 1024 + 1},
+        headers={"Authorization": f"Token {twin.token}"},
+    )
+    assert too_large.status_code == 422
+    assert too_large.json()["detail"][0]["loc"] == ["body", "content_length"]
+    assert "20 MB" in too_large.json()["detail"][0]["msg"]
+    anonymous = httpx.post(
+        f"{twin.base_url}/api/uploads/", json={"content_type": "image/png", "content_length": 1}
+    )
+    assert anonymous.status_code == 401
+
+
+# -- CLI ----------------------------------------------------------------------------------------------------
+def test_cli_generates_a_transition_from_local_files_with_a_progress_bar(
+    flows: dict[str, Future[Any]], out: Path
+) -> None:
+    run: subprocess.CompletedProcess[str] = flows["cli_transition"].result()
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(out / "cli-transition.mp4")
+    lines = run.stderr.splitlines()
+    assert lines[:2] == ["Uploaded front.jpg", "Uploaded tail.jpg"] and lines[2].startswith(
+        "Task arn:aws:states:"
+    )
+    bars = [line for line in lines if line.startswith("[")]
+    assert bars and any(line.endswith("% Done") and "100%" in line for line in bars), lines
+    assert_h264_of(out / "cli-transition.mp4", 5)
+
+
+def test_cli_wait_resumes_a_task_after_the_first_command_gave_up(flows: dict[str, Future[Any]]) -> None:
+    run: CliResume = flows["cli_dream"].result()
+    assert run.interrupted.returncode == 7
+    last = run.interrupted.stderr.splitlines()[-1]
+    assert last.startswith("videogen: timed out: Task polling timeout - not ready after 1 s"), last
+    assert run.resumed.returncode == 0, run.resumed.stderr
+    assert run.resumed.stdout.strip() == str(run.out)
+    assert_h264_of(run.out, 5)
+    assert run.status.returncode == 0 and '"state": "SUCCESS"' in run.status.stdout
+    assert run.task_id in run.status.stdout
+
+
+def test_cli_task_failure_is_one_line_and_exit_code_6(flows: dict[str, Future[Any]], out: Path) -> None:
+    run: subprocess.CompletedProcess[str] = flows["cli_failure"].result()
+    assert run.returncode == 6
+    last = run.stderr.splitlines()[-1]
+    assert re.fullmatch(
+        r"videogen: task failed: .*Could not fetch end_image from \S+missing\.jpg: HTTP 404", last
+    )
+    assert not (out / "never.mp4").exists() and not (out / "never.mp4.part").exists()
+
+
+def test_cli_validation_and_auth_exit_codes(twin: RunningTwin, out: Path) -> None:
+    front = f"{twin.base_url}/examples/front.jpg"
+    invalid = videogen(twin, "generate", "transition", "--front", front, "--tail", front, "--duration", "7",
+                       "--out", str(out / "x.mp4"))  # fmt: skip
+    assert invalid.returncode == 3
+    assert invalid.stderr.startswith("videogen: invalid request: body.duration: duration must be 5 or 10")
+    assert len(invalid.stderr.splitlines()) == 1
+    stranger = videogen(twin, "status", "00000000-0000-4000-8000-000000000000", token="vg_wrong")
+    assert (stranger.returncode, stranger.stderr.split(":")[1].strip()) == (4, "not authorized")
+    unknown = videogen(twin, "wait", "00000000-0000-4000-8000-000000000000", "--out", str(out / "x.mp4"))
+    assert (unknown.returncode, unknown.stderr) == (5, "videogen: not found: Task not found\n")
