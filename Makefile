@@ -33,6 +33,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 
+## make bench: what users pay in time and money, against targets and the naive design (a few
+## minutes; loopback only). Prints a table, writes bench-results.json; see docs/performance.md.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 ## make synth: the CloudFormation template in cdk.out/ (and cdk-nag's report), offline: no Docker,
 ## no AWS account, no network. Layer bundling (pip) is skipped here; `npx aws-cdk@2 deploy` bundles.
 ## Fails on any cdk-nag error without a suppression.

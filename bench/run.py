@@ -1,0 +1,448 @@
+"""``make bench``: run every phase in its own process, check the targets, print the table and
+write ``bench-results.json`` at the repository root.
+
+``python -m bench [--phases cold,assets,inprocess,twin] [--out PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import cost
+
+ROOT = Path(__file__).resolve().parent.parent
+PHASES = ("cold", "assets", "inprocess", "twin")
+MODULES = {
+    "cold": "bench.cold_start",
+    "assets": "bench.assets",
+    "inprocess": "bench.inprocess",
+    "twin": "bench.twin_load",
+}
+#: The functions whose latency the issue targets (warm latency is measured for these).
+API_FUNCTIONS = ("submit", "status", "authorizer")
+
+#: The targets of the issue (and what the design promises).
+COLD_IMPORT_TARGET_MS = 150
+TRANSITIONS_PER_CYCLE_TARGET = 3
+OVERHEAD_P50_TARGET_S = 3.0
+#: DescribeExecution's refill rate per account (largest regions): the naive design's ceiling.
+DESCRIBE_EXECUTION_REFILL_PER_S = 15
+#: Replicate's limit on calls other than creates, per account (FINDINGS: 3,000 a minute).
+REPLICATE_NON_CREATE_PER_MIN = 3000
+#: The spec's clients poll every 2 s.
+CLIENT_POLL_INTERVAL_S = 2.0
+GENERATIONS_S = {"60s": 60, "5min": 300}
+
+
+def run_phase(name: str, workdir: Path, timeout_s: float) -> dict[str, Any]:
+    """``python -m bench.<phase> --out FILE`` with its output in a log (shown if it fails)."""
+    out = workdir / f"{name}.json"
+    log = workdir / f"{name}.log"
+    env = dict(os.environ, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
+    with log.open("wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-m", MODULES[name], "--out", str(out)],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=timeout_s,
+            check=False,
+        )
+    if done.returncode != 0 or not out.exists():
+        raise RuntimeError(f"phase {name} failed ({done.returncode}):\n{log.read_text()[-6000:]}")
+    return dict(json.loads(out.read_text()))
+
+
+@dataclass
+class Target:
+    name: str
+    measured: str
+    target: str
+    holds: bool | None  # None: not measured in this run
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def build_report(raw: dict[str, Any], *, phase_seconds: dict[str, float]) -> dict[str, Any]:
+    """The results file: the issue's keys at the top level, every phase's details below."""
+    cold, assets = raw.get("cold"), raw.get("assets")
+    inprocess, twin = raw.get("inprocess"), raw.get("twin")
+    report: dict[str, Any] = {}
+
+    if cold:
+        functions = cold["functions"]
+        report["cold_import_ms"] = {name: f["median_ms"] for name, f in functions.items()}
+        report["cold_import_baseline_ms"] = cold["baseline"]["median_ms"]
+        report["cold_import_ratio_to_baseline"] = {n: f["ratio_to_baseline"] for n, f in functions.items()}
+        report["cold_import_forbidden_modules"] = {n: f["forbidden_loaded"] for n, f in functions.items()}
+        report["cold_import_no_bytecode_ms"] = {
+            n: f["no_bytecode_median_ms"] for n, f in functions.items() if "no_bytecode_median_ms" in f
+        }
+
+    if inprocess:
+        warm, workflow = inprocess["warm_latency"], inprocess["workflow"]
+        report["warm_latency_ms"] = {
+            name: {"p50": warm["handler"][name]["p50"], "p99": warm["handler"][name]["p99"]}
+            for name in API_FUNCTIONS
+        }
+        ours = workflow["describe_execution"]["ours"]["per_read"]
+        naive = workflow["describe_execution"]["naive"]["per_read"]
+        report["describe_execution_per_status_read"] = {
+            "ours": ours,
+            "naive": naive,
+            "reads_per_s_ceiling_per_account": {
+                "ours": None if ours == 0 else round(DESCRIBE_EXECUTION_REFILL_PER_S / ours, 1),
+                "naive": None if naive == 0 else round(DESCRIBE_EXECUTION_REFILL_PER_S / naive, 1),
+            },
+            "tasks_polled_every_2s_ceiling": {
+                "ours": None
+                if ours == 0
+                else round(DESCRIBE_EXECUTION_REFILL_PER_S / ours * CLIENT_POLL_INTERVAL_S),
+                "naive": None
+                if naive == 0
+                else round(DESCRIBE_EXECUTION_REFILL_PER_S / naive * CLIENT_POLL_INTERVAL_S),
+            },
+            "stale_record": inprocess["stale_record"],
+        }
+        transitions = workflow["transitions"]
+        report["transitions_per_poll_cycle"] = transitions["per_cycle"]
+        poll_interval = _production_poll_interval()
+        report["transitions_per_task"] = {
+            "measured": {
+                "transitions": transitions["per_task"],
+                "poll_cycles": transitions["cycles_per_task"],
+            },
+            "fixed": transitions["fixed_per_task"],
+            "per_cycle": transitions["per_cycle"],
+            **{
+                label: transitions["fixed_per_task"]
+                + transitions["per_cycle"] * math.ceil(seconds / poll_interval)
+                for label, seconds in GENERATIONS_S.items()
+            },
+        }
+        gets_per_cycle = workflow["replicate_calls"]["per_cycle_gets"]
+        report["replicate_calls"] = {
+            **workflow["replicate_calls"],
+            "tasks_in_flight_ceiling": round(
+                REPLICATE_NON_CREATE_PER_MIN / (gets_per_cycle * 60 / poll_interval)
+            )
+            if gets_per_cycle
+            else None,
+            "predictions_in_flight_ceiling": round(REPLICATE_NON_CREATE_PER_MIN / (60 / poll_interval)),
+        }
+        report["finalize_state_s"] = workflow["finalize_state_s"]
+
+    if twin:
+        overhead = twin["overhead"]["overhead_s"]
+        report["orchestration_overhead_s_p50"] = overhead["p50"]
+        report["orchestration_overhead_s_p90"] = overhead["p90"]
+        concurrency = twin["concurrency"]
+        report["concurrent_tasks_ok"] = concurrency["succeeded"]
+        report["concurrent_tasks_submitted"] = concurrency["submitted"]
+        report["status_reads_per_s"] = twin["status_reads"]["reads_per_s"]
+        report["status_read_errors"] = twin["status_reads"]["errors"]
+
+    if inprocess:
+        overhead_s = report.get("orchestration_overhead_s_p50")
+        report["cost_usd_per_task"] = {
+            label: cost.cost_per_task(
+                inprocess["workflow"],
+                generation_s=seconds,
+                poll_interval_s=_production_poll_interval(),
+                client_interval_s=CLIENT_POLL_INTERVAL_S,
+                overhead_s=overhead_s if isinstance(overhead_s, int | float) else 0.0,
+                memory_mb=cost.catalog_memory(),
+            )
+            for label, seconds in GENERATIONS_S.items()
+        }
+        report["cost_model"] = {
+            **cost.price_list(),
+            "client_poll_interval_s": CLIENT_POLL_INTERVAL_S,
+            "poll_interval_s": _production_poll_interval(),
+            "overhead_s_used": overhead_s,
+            "authorizer": "invoked on every request (no authorizer cache): an upper bound",
+        }
+
+    if assets:
+        report["asset_mb"] = {
+            "code": assets["code_mb"],
+            "layers": {name: layer["mb"] for name, layer in assets["layers"].items()},
+            "per_function_unzipped": {name: f["unzipped_mb"] for name, f in assets["functions"].items()},
+            "unzipped_limit": assets["unzipped_limit_mb"],
+        }
+
+    report["targets"] = [t.__dict__ for t in targets(report)]
+    report["phase_seconds"] = phase_seconds
+    report["details"] = raw
+    return report
+
+
+def api_facing_functions() -> list[str]:
+    """Every function behind the API (the catalog's ``api`` and ``authorizer`` kinds): the
+    cold-import target and the no-replicate/ffmpeg rule apply to all of them."""
+    from service.catalog import FUNCTIONS
+
+    return [spec.name for spec in FUNCTIONS if spec.kind != "workflow"]
+
+
+def _production_poll_interval() -> int:
+    from service.catalog import WorkflowTiming
+
+    return WorkflowTiming().poll_interval_s
+
+
+def targets(report: dict[str, Any]) -> list[Target]:
+    found: list[Target] = []
+    cold = report.get("cold_import_ms")
+    if cold:
+        api = {name: cold[name] for name in api_facing_functions() if name in cold}
+        found.append(
+            Target(
+                "cold import, API functions (median)",
+                ", ".join(f"{n} {_fmt(ms, 0)} ms" for n, ms in api.items()),
+                f"<= {COLD_IMPORT_TARGET_MS} ms",
+                all(ms <= COLD_IMPORT_TARGET_MS for ms in api.values()),
+            )
+        )
+        forbidden = {n: report["cold_import_forbidden_modules"][n] for n in api}
+        found.append(
+            Target(
+                "API functions load replicate/httpx/ffmpeg",
+                "; ".join(f"{n}: {', '.join(m) or 'none'}" for n, m in forbidden.items()),
+                "none",
+                not any(forbidden.values()),
+            )
+        )
+    describe = report.get("describe_execution_per_status_read")
+    if describe:
+        found.append(
+            Target(
+                "DescribeExecution per status read",
+                f"{_fmt(describe['ours'], 3)} (naive {_fmt(describe['naive'], 3)})",
+                "0",
+                describe["ours"] == 0,
+            )
+        )
+    per_cycle = report.get("transitions_per_poll_cycle")
+    if per_cycle is not None:
+        found.append(
+            Target(
+                "state transitions per poll cycle",
+                _fmt(per_cycle, 2),
+                f"<= {TRANSITIONS_PER_CYCLE_TARGET}",
+                per_cycle <= TRANSITIONS_PER_CYCLE_TARGET,
+            )
+        )
+    p50 = report.get("orchestration_overhead_s_p50")
+    if p50 is not None:
+        found.append(
+            Target(
+                "orchestration overhead p50 (p90)",
+                f"{_fmt(p50, 2)} s ({_fmt(report['orchestration_overhead_s_p90'], 2)} s)",
+                f"<= {OVERHEAD_P50_TARGET_S} s",
+                p50 <= OVERHEAD_P50_TARGET_S,
+            )
+        )
+    if "concurrent_tasks_ok" in report:
+        ok, submitted = report["concurrent_tasks_ok"], report["concurrent_tasks_submitted"]
+        found.append(
+            Target(
+                "concurrent tasks succeeded", f"{ok}/{submitted}", f"{submitted}/{submitted}", ok == submitted
+            )
+        )
+    if "status_reads_per_s" in report:
+        found.append(
+            Target(
+                "sustained status reads (twin, 30 s)",
+                f"{_fmt(report['status_reads_per_s'])}/s, {report['status_read_errors']} errors",
+                "0 errors",
+                report["status_read_errors"] == 0,
+            )
+        )
+    assets = report.get("asset_mb")
+    if assets:
+        largest = max(assets["per_function_unzipped"].items(), key=lambda item: item[1])
+        found.append(
+            Target(
+                "largest function unzipped (code + layers)",
+                f"{largest[0]} {_fmt(largest[1])} MB",
+                f"<= {assets['unzipped_limit']} MB",
+                largest[1] <= assets["unzipped_limit"],
+            )
+        )
+    return found
+
+
+def render_table(report: dict[str, Any]) -> str:
+    rows = [("target", "measured", "wanted", "")]
+    for t in report["targets"]:
+        rows.append(
+            (t["name"], t["measured"], t["target"], {True: "OK", False: "MISS", None: "-"}[t["holds"]])
+        )
+    lines = _columns(rows)
+    figures: list[tuple[str, str]] = []
+    if "cold_import_ms" in report:
+        ratios = report["cold_import_ratio_to_baseline"]
+        figures.append(
+            ("cold import baseline (boto3 + Logger)", f"{_fmt(report['cold_import_baseline_ms'], 0)} ms")
+        )
+        for name, ms in report["cold_import_ms"].items():
+            extra = report["cold_import_no_bytecode_ms"].get(name)
+            without = f", {_fmt(extra, 0)} ms without .pyc" if extra is not None else ""
+            figures.append((f"cold import {name}", f"{_fmt(ms, 0)} ms (x{_fmt(ratios[name], 2)}){without}"))
+    if "warm_latency_ms" in report:
+        for name, p in report["warm_latency_ms"].items():
+            figures.append(
+                (f"warm {name} handler (moto)", f"p50 {_fmt(p['p50'])} ms, p99 {_fmt(p['p99'])} ms")
+            )
+    describe = report.get("describe_execution_per_status_read")
+    if describe:
+        ceiling = describe["reads_per_s_ceiling_per_account"]
+        tasks = describe["tasks_polled_every_2s_ceiling"]
+        figures.append(
+            (
+                "status reads/s per account (DescribeExecution 15/s)",
+                f"ours {_fmt(ceiling['ours']) if ceiling['ours'] else 'unbounded'}, naive {_fmt(ceiling['naive'])} "
+                f"(= {tasks['naive']} tasks polled every 2 s)",
+            )
+        )
+        stale = describe["stale_record"]
+        figures.append(
+            (
+                "stuck record: DescribeExecution per stale period",
+                f"{_fmt(stale['per_stale_period'], 2)} ({stale['describe_calls']} in {stale['span_s']} s, "
+                f"{stale['reads']} reads)",
+            )
+        )
+    if "transitions_per_task" in report:
+        per_task = report["transitions_per_task"]
+        figures.append(
+            (
+                "state transitions per task",
+                f"{per_task['fixed']} + {per_task['per_cycle']}/cycle: 60 s -> {_fmt(per_task['60s'], 0)}, "
+                f"5 min -> {_fmt(per_task['5min'], 0)}",
+            )
+        )
+    if "replicate_calls" in report:
+        calls = report["replicate_calls"]
+        figures.append(
+            (
+                "Replicate GETs per poll cycle (one task)",
+                f"{_fmt(calls['per_cycle_gets'], 2)}: 3,000/min caps polling at {calls['tasks_in_flight_ceiling']} "
+                f"tasks ({calls['predictions_in_flight_ceiling']} predictions) in flight",
+            )
+        )
+    if "finalize_state_s" in report:
+        finalize = report["finalize_state_s"]
+        figures.append(
+            (
+                "Finalize state (moto run)",
+                f"p50 {_fmt(finalize['p50'], 2)} s, max {_fmt(finalize['max'], 2)} s",
+            )
+        )
+    if "status_reads_per_s" in report:
+        figures.append(("status reads/s on the twin (4 threads)", _fmt(report["status_reads_per_s"])))
+    for label, figure in (report.get("cost_usd_per_task") or {}).items():
+        by = figure["usd_by_service"]
+        biggest = max(by.items(), key=lambda item: item[1])
+        figures.append(
+            (
+                f"AWS cost per task, {label} generation",
+                f"${figure['usd']:.5f} ({figure['quantities']['step_functions_transitions']:.0f} transitions, "
+                f"{figure['status_reads']} reads; largest: {biggest[0]} ${biggest[1]:.5f})",
+            )
+        )
+    assets = report.get("asset_mb")
+    if assets:
+        layers = ", ".join(f"{name} {mb} MB" for name, mb in assets["layers"].items())
+        figures.append(("code asset / layers", f"{assets['code']} MB / {layers}"))
+    lines.append("")
+    lines.extend(_columns([("figure", "value"), *figures]))
+    return "\n".join(lines)
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for index, row in enumerate(rows):
+        out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_start": round(load[0], 2),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {PHASES}")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results.json")
+    args = parser.parse_args(argv)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+
+    began = time.monotonic()
+    host = machine()
+    raw: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        for phase in phases:
+            print(f"bench: {phase} ...", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            try:
+                raw[phase] = run_phase(phase, Path(workdir), timeout_s=540)
+            except (RuntimeError, subprocess.TimeoutExpired) as error:  # the other phases still run
+                failed[phase] = str(error)
+                print(f"bench: {phase} FAILED\n{error}", file=sys.stderr, flush=True)
+            seconds[phase] = round(time.monotonic() - started, 1)
+            print(f"bench: {phase} ended after {seconds[phase]} s", file=sys.stderr, flush=True)
+    report = build_report(raw, phase_seconds=seconds)
+    report["failed_phases"] = failed
+    host["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    report["machine"] = host
+    report["bench_seconds"] = round(time.monotonic() - began, 1)
+    report["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(render_table(report))
+    print(
+        f"\n{report['bench_seconds']} s on {host['cpus']} CPUs (load {host['load_average_1m_at_start']} -> "
+        f"{host['load_average_1m_at_end']}); details in {args.out}"
+    )
+    if failed:
+        print(f"failed phases: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
