@@ -39,22 +39,10 @@ from bench.counting import (
     state_seconds,
 )
 from bench.stats import summary
+from videogen.examples import spec_transition_request
 
 #: A request as the transitions spec shows it; the images need not exist (executions do not run).
-TRANSITION_BODY: dict[str, Any] = {
-    "front_image": "https://example.com/front.jpg",
-    "tail_image": "https://example.com/tail.jpg",
-    "prompt": "Dynamic video transition",
-    "duration": 5,
-    "transition_type": "ENERGETIC",
-    "enable_subtitles": True,
-    "subtitle_style": "default",
-    "subtitle_position": "bottom",
-    "subtitles": [{"startTime": 0, "endTime": 2.5, "text": "First subtitle"}],
-    "enable_music": True,
-    "music_type": "ambient",
-    "enable_voiceover": False,
-}
+TRANSITION_BODY: dict[str, Any] = spec_transition_request()
 API_FUNCTIONS = ("submit", "status", "authorizer")
 WORKFLOW_FUNCTIONS = ("start_predictions", "poll_predictions", "finalize", "fail_task")
 

@@ -13,6 +13,7 @@ from service.adapters import aws
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import get_settings
+from videogen.examples import spec_transition_request
 from videogen.gateway import ApiGateway, GatewayResponse
 from videogen.provision import Deployment
 
@@ -109,19 +110,4 @@ class Stack:
 
 def transition_body(**overrides: Any) -> dict[str, Any]:
     """The transitions spec's example request (front/tail URLs replaced by the caller)."""
-    body: dict[str, Any] = {
-        "front_image": "https://example.com/front.jpg",
-        "tail_image": "https://example.com/tail.jpg",
-        "prompt": "Dynamic video transition",
-        "duration": 5,
-        "transition_type": "ENERGETIC",
-        "enable_subtitles": True,
-        "subtitle_style": "default",
-        "subtitle_position": "bottom",
-        "subtitles": [{"startTime": 0, "endTime": 2.5, "text": "First subtitle"}],
-        "enable_music": True,
-        "music_type": "ambient",
-        "enable_voiceover": False,
-    }
-    body.update(overrides)
-    return body
+    return spec_transition_request(**overrides)

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from service.catalog import WorkflowTiming
+from videogen.examples import spec_transition_request
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEV_OWNER = "dev"
@@ -175,20 +176,9 @@ class Twin:
     # -- what `videogen serve` prints -------------------------------------------------------------
     def example_request(self) -> dict[str, Any]:
         """The transitions spec's example request, with images the twin serves itself."""
-        return {
-            "front_image": f"{self.base_url}/examples/front.jpg",
-            "tail_image": f"{self.base_url}/examples/tail.jpg",
-            "prompt": "Dynamic video transition",
-            "duration": 5,
-            "transition_type": "ENERGETIC",
-            "enable_subtitles": True,
-            "subtitle_style": "default",
-            "subtitle_position": "bottom",
-            "subtitles": [{"startTime": 0, "endTime": 2.5, "text": "First subtitle"}],
-            "enable_music": True,
-            "music_type": "ambient",
-            "enable_voiceover": False,
-        }
+        return spec_transition_request(
+            f"{self.base_url}/examples/front.jpg", f"{self.base_url}/examples/tail.jpg"
+        )
 
     def banner(self) -> str:
         body = json.dumps(self.example_request())
