@@ -99,8 +99,8 @@ _FPS_RE = re.compile(r"(\d+(?:\.\d+)?) fps")
 _AUDIO_RE = re.compile(r"Stream #\S+.*?: Audio: (\w+)")
 
 
-def probe(path: Path | str) -> MediaInfo:
-    """Describe a media file from ``ffmpeg -i`` stderr (the bundled ffmpeg has no ffprobe)."""
+def ffmpeg_info(path: Path | str) -> str:
+    """``ffmpeg -i`` stderr: the description of a media file (the bundled ffmpeg has no ffprobe)."""
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
         capture_output=True,
@@ -109,7 +109,12 @@ def probe(path: Path | str) -> MediaInfo:
         timeout=30,
         check=False,
     )
-    return parse_probe_output(proc.stderr)
+    return proc.stderr
+
+
+def probe(path: Path | str) -> MediaInfo:
+    """Describe a media file from ``ffmpeg -i`` stderr."""
+    return parse_probe_output(ffmpeg_info(path))
 
 
 def parse_probe_output(stderr: str) -> MediaInfo:
@@ -553,15 +558,7 @@ _CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1"
 
 def probe_audio(path: Path | str) -> AudioInfo:
     """Duration, codec, sample rate and channel count of an audio file (from ``ffmpeg -i`` stderr)."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=30,
-        check=False,
-    )
-    return parse_audio_probe_output(proc.stderr)
+    return parse_audio_probe_output(ffmpeg_info(path))
 
 
 def parse_audio_probe_output(stderr: str) -> AudioInfo:
