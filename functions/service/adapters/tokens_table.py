@@ -1,11 +1,14 @@
-"""Data access for API tokens: only their SHA-256 hashes are stored, with the owner id."""
+"""Data access for API tokens: only their SHA-256 hashes are stored, with the owner id.
+
+The authorizer imports this on every cold start: it stays free of the pydantic models.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from service.adapters import aws
-from service.models.domain import utcnow
 
 
 class TokensTable:
@@ -25,7 +28,7 @@ class TokensTable:
             Item={
                 "token_hash": {"S": token_hash},
                 "owner": {"S": owner},
-                "created_at": {"S": utcnow().isoformat()},
+                "created_at": {"S": datetime.now(UTC).isoformat()},
             },
             ConditionExpression="attribute_not_exists(token_hash)",
         )
