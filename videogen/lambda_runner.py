@@ -54,13 +54,22 @@ def resolve(handler: str) -> Handler:
 _environments: dict[str, threading.Lock] = {}
 
 
+def _environment_key(handler: str) -> str:
+    """API handlers share one key: powertools keeps the current event on the ``BaseRouter`` class,
+    shared by every resolver in a process (one process per function in Lambda, one for all here)."""
+    from service.catalog import FUNCTIONS
+
+    api_handlers = {spec.handler for spec in FUNCTIONS if spec.routes}
+    return "api-resolvers" if handler in api_handlers else handler
+
+
 def _environment(handler: str) -> threading.Lock:
-    """One lock per function: like one Lambda execution environment, a handler module serves one
-    invocation at a time. Our handlers keep per-invocation state in module globals (powertools'
-    resolver holds the current event, the logger its keys), which is safe in Lambda and would
-    race between threads here."""
+    """Like a Lambda execution environment, a handler module serves one invocation at a time: our
+    handlers keep per-invocation state in module globals (the resolver's current event, the
+    logger's keys), which is safe in Lambda and would race between threads here."""
+    key = _environment_key(handler)
     with _lock:
-        return _environments.setdefault(handler, threading.Lock())
+        return _environments.setdefault(key, threading.Lock())
 
 
 def invoke(handler: str, event: Any, context: LambdaContext) -> tuple[str, bool]:

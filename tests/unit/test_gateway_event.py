@@ -93,3 +93,15 @@ def test_gateway_answers_before_any_handler(captured: tuple[ApiGateway, list[dic
     reply = gateway.handle("DELETE", "/video-status/x", headers=[("Authorization", "Token t")])
     assert reply.status == 405 and json.loads(reply.body)["detail"]
     assert events == []
+
+
+def test_api_handlers_share_one_environment_lock_workflow_handlers_have_their_own() -> None:
+    """powertools keeps the current event on a class shared by all resolvers of a process."""
+    from service.catalog import FUNCTIONS
+    from videogen.lambda_runner import _environment
+
+    api = [spec.handler for spec in FUNCTIONS if spec.routes]
+    workflow = [spec.handler for spec in FUNCTIONS if spec.kind == "workflow"]
+    assert len({id(_environment(h)) for h in api}) == 1
+    assert len({id(_environment(h)) for h in workflow}) == len(workflow)
+    assert _environment(api[0]) not in {_environment(h) for h in workflow}
