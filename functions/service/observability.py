@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", "videogen"))
 metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "VideoGen"))
@@ -27,6 +28,8 @@ def replicate_errors_counted() -> Iterator[None]:
     try:
         yield
     except (ReplicateRateLimited, ReplicateUnavailable, ReplicateRejected) as error:
+        if is_metrics_disabled():  # single_metric prints even then (powertools 3.x)
+            raise
         with single_metric(
             name="ReplicateErrors", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
         ) as m:
