@@ -98,7 +98,7 @@ class AwsCallCounter:
     def instrument_invocations(self) -> Iterator[None]:
         """Label and time every handler the in-process Lambda runner calls (the state machine's
         tasks and the API Gateway emulator's integrations alike)."""
-        from videogen import lambda_runner
+        from twin import lambda_runner
 
         names = {spec.handler: spec.name for spec in FUNCTIONS}
         original = lambda_runner.invoke
@@ -256,7 +256,7 @@ _REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/')
 class ReplicateRequestCounter(logging.Handler):
     """Counts the Replicate emulator's API requests (``GET /v1/predictions/…`` and creates)."""
 
-    LOGGER = "videogen.replicate_emulator.access"
+    LOGGER = "replicate_emulator.access"
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)

@@ -1,6 +1,6 @@
 """The handlers in-process against moto (decorator mode), called through the API Gateway emulator.
 
-Three measurements, each on a freshly provisioned service (``videogen.provision``):
+Three measurements, each on a freshly provisioned service (``twin.provision``):
 
 * **warm latency** — submit and status handler durations (and authorizer), executions recorded
   but not run, so only the API path is timed;
@@ -39,7 +39,7 @@ from bench.counting import (
     state_seconds,
 )
 from bench.stats import summary
-from videogen.examples import spec_transition_request
+from twin.examples import spec_transition_request
 
 #: A request as the transitions spec shows it; the images need not exist (executions do not run).
 TRANSITION_BODY: dict[str, Any] = spec_transition_request()
@@ -156,9 +156,9 @@ def provisioned(
     from service.catalog import WorkflowTiming
     from service.domain.auth import hash_token, new_token
     from service.settings import get_settings
-    from videogen import lambda_runner
-    from videogen.gateway import ApiGateway
-    from videogen.provision import provision
+    from twin import lambda_runner
+    from twin.gateway import ApiGateway
+    from twin.provision import provision
 
     saved = {k: v for k, v in os.environ.items() if k.startswith("VIDEOGEN_")}
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute}}):
@@ -184,7 +184,7 @@ def provisioned(
 def import_handlers() -> None:
     """Warm containers: every handler module imported before anything is timed."""
     from service.catalog import FUNCTIONS
-    from videogen import lambda_runner
+    from twin import lambda_runner
 
     for spec in FUNCTIONS:
         lambda_runner.resolve(spec.handler)
@@ -247,10 +247,10 @@ def measure_workflow(
 ) -> dict[str, Any]:
     """Run ``tasks`` transition tasks (the spec's example request, its images served on loopback)
     to the end while a client, and the naive reader, poll their status."""
+    from replicate_emulator import ReplicateEmulator
     from service.adapters import aws
     from service.catalog import WorkflowTiming
     from service.settings import get_settings
-    from videogen.replicate_emulator import ReplicateEmulator
 
     images = _serve_example_images()
     # Up to three predictions a task (video, music, voice), none queued: this run counts, not times.
@@ -321,7 +321,7 @@ class _StaticServer:
 
 def _serve_example_images() -> _StaticServer:
     """The twin's example images over loopback HTTP (the emulator fetches a transition's frames)."""
-    from videogen.twin import ASSETS
+    from twin.server import ASSETS
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render-concurrency", type=int, default=4)
     args = parser.parse_args(argv)
 
-    from videogen.twin import Twin, TwinConfig, free_port
+    from twin.server import Twin, TwinConfig, free_port
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     twin = Twin(TwinConfig(port=free_port(), render_concurrency=args.render_concurrency))

@@ -32,8 +32,8 @@ from service.catalog import WorkflowTiming
 from service.handlers import wiring, workflow_wiring
 from service.settings import get_settings
 from tests.support import Stack
-from videogen import lambda_runner
-from videogen.provision import Deployment, provision
+from twin import lambda_runner
+from twin.provision import Deployment, provision
 
 
 def _reset_process_caches() -> None:

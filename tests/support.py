@@ -13,9 +13,9 @@ from service.adapters import aws
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import get_settings
-from videogen.examples import spec_transition_request
-from videogen.gateway import ApiGateway, GatewayResponse
-from videogen.provision import Deployment
+from twin.examples import spec_transition_request
+from twin.gateway import ApiGateway, GatewayResponse
+from twin.provision import Deployment
 
 
 @dataclass

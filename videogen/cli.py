@@ -1,6 +1,6 @@
 """``videogen``: the local twin and operator commands.
 
-``videogen serve [--port N]`` runs the whole service offline (see ``videogen.twin``).
+``videogen serve [--port N]`` runs the whole service offline (see ``twin.server``).
 
 ``videogen tokens create --owner NAME`` prints a new API token once (only its SHA-256 hash is
 stored); ``videogen tokens revoke TOKEN`` or ``--owner NAME`` removes tokens. The tokens table
@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import get_settings
-from videogen import client_cli
+from videogen_client import cli as client_cli
 
 
 def _tokens_table() -> TokensTable:
@@ -58,7 +58,7 @@ def serve(host: str, port: int) -> int:
     import signal
     import threading
 
-    from videogen.twin import PortInUseError, Twin, TwinConfig
+    from twin.server import PortInUseError, Twin, TwinConfig
 
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack (diagnosis)
     stop = threading.Event()

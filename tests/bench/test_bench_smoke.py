@@ -27,10 +27,10 @@ from bench.counting import (
 )
 from bench.run import build_report, render_table
 from bench.stats import median, percentile, summary
+from replicate_emulator import ReplicateEmulator
 from service.adapters import aws
 from service.catalog import WorkflowTiming, function
 from tests.support import Stack
-from videogen.replicate_emulator import ReplicateEmulator
 
 DREAM = "/generate-video?dream=a%20whale&style=Animated"
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from videogen import cli, client_cli
+from videogen import cli
 from videogen_client import TaskStatus
+from videogen_client import cli as client_cli
 
 TASK = "f7c3e8d1-9a2b-4c5d-8e7f-1a2b3c4d5e6f"
 
@@ -140,7 +141,7 @@ def test_errors_are_one_line_with_distinct_exit_codes(
 def test_no_answer_is_a_network_error_and_no_url_a_usage_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from videogen.twin import free_port
+    from twin.server import free_port
 
     monkeypatch.setenv("VIDEOGEN_TOKEN", "vg_test")
     assert cli.main(["status", TASK, "--url", f"http://127.0.0.1:{free_port()}"]) == client_cli.EXIT_NETWORK
@@ -197,9 +198,9 @@ def test_progress_bar_draws_in_place_on_a_terminal_and_line_by_line_otherwise() 
 
 def test_the_client_commands_use_only_the_sdk() -> None:
     code = (
-        "import sys, videogen.client_cli; "
+        "import sys, videogen_client.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'service', 'boto3', 'moto', 'infra'} "
-        "or (m.startswith('videogen.') and m != 'videogen.client_cli')))"
+        "or (m.startswith('videogen.') and m != 'videogen_client.cli')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

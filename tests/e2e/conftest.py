@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from videogen.twin import free_port
+from twin.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -37,7 +37,7 @@ from videogen_client import (
     ValidationError,
 )
 
-ASSETS = ROOT / "videogen/assets"
+ASSETS = ROOT / "twin/assets"
 #: The SDK flows poll every second (the CLI flows use the defaults: 2 s, backoff, Retry-After).
 FAST: dict[str, Any] = {"interval": 1.0, "backoff": 1.0, "honor_retry_after": False}
 

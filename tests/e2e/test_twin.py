@@ -15,7 +15,7 @@ import imageio_ffmpeg
 import pytest
 
 from tests.e2e.conftest import RunningTwin, process_group_alive, start_twin, stop_twin
-from videogen.twin import free_port
+from twin.server import free_port
 
 CREATE = "/api/transitions/create-and-generate/"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import replicate
 
-from videogen.replicate_emulator import ReplicateEmulator
+from replicate_emulator import ReplicateEmulator
 
 from .helpers import TOKEN, ImageServer, make_image
 

@@ -13,7 +13,7 @@ from typing import Any
 import replicate
 from replicate.prediction import Prediction
 
-from videogen.replicate_emulator.render import ffmpeg_exe
+from replicate_emulator.render import ffmpeg_exe
 
 TOKEN = "r8_test_token"
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")

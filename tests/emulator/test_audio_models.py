@@ -16,8 +16,8 @@ import pytest
 import replicate
 from replicate.exceptions import ReplicateError
 
-from videogen.replicate_emulator import ReplicateEmulator, audio, render
-from videogen.replicate_emulator.render import ffmpeg_exe, probe_audio
+from replicate_emulator import ReplicateEmulator, audio, render
+from replicate_emulator.render import ffmpeg_exe, probe_audio
 
 from .helpers import TOKEN, ffmpeg_children, wait_for, wait_until_done
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from replicate.prediction import Prediction
 
-from videogen.replicate_emulator import models, render
-from videogen.replicate_emulator.errors import InputValidationError, PredictionError
-from videogen.replicate_emulator.faults import Faults, FaultsError, FaultState, coerce_fault_updates
-from videogen.replicate_emulator.fetch import fetch_input
+from replicate_emulator import models, render
+from replicate_emulator.errors import InputValidationError, PredictionError
+from replicate_emulator.faults import Faults, FaultsError, FaultState, coerce_fault_updates
+from replicate_emulator.fetch import fetch_input
 
 from .helpers import make_image
 
@@ -243,7 +243,7 @@ def test_openapi_schema_describes_inputs() -> None:
 
 
 def test_shipped_example_assets_are_small_distinct_720p_jpegs() -> None:
-    assets = Path(str(importlib.resources.files("videogen") / "assets"))
+    assets = Path(str(importlib.resources.files("twin") / "assets"))
     front, tail = assets / "front.jpg", assets / "tail.jpg"
     for image in (front, tail):
         info = render.probe(image)

@@ -17,8 +17,8 @@ import pytest
 import replicate
 from replicate.exceptions import ReplicateError
 
-from videogen.replicate_emulator import ReplicateEmulator
-from videogen.replicate_emulator.render import probe
+from replicate_emulator import ReplicateEmulator
+from replicate_emulator.render import probe
 
 from .helpers import TOKEN, ImageServer, closed_port, ffmpeg_children, wait_for, wait_until_done
 
@@ -503,7 +503,7 @@ def test_stop_leaves_no_threads_processes_or_files_behind() -> None:
 
 def test_python_dash_m_serves_until_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "videogen.replicate_emulator", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "replicate_emulator", "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -418,7 +418,7 @@ def test_replicate_secret_is_generated_never_given(synth: Synth) -> None:
 
 # -- workflow -----------------------------------------------------------------------------------------
 def test_state_machine_deploys_the_asl_file_with_every_placeholder_substituted(synth: Synth) -> None:
-    from videogen import workflow_definition
+    from twin import workflow_definition
 
     _, machine = only(synth.of_type("AWS::StepFunctions::StateMachine"))
     props = machine["Properties"]

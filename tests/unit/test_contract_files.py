@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from service import openapi
 from service.catalog import FUNCTIONS, WorkflowTiming, workflow_substitutions
-from videogen import openapi, workflow_definition
+from twin import workflow_definition
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_committed_openapi_matches_the_handlers() -> None:
     committed = json.loads((ROOT / "docs/openapi.json").read_text())
-    assert committed == openapi.document(), "run: .venv/bin/python -m videogen.openapi > docs/openapi.json"
+    assert committed == openapi.document(), "run: .venv/bin/python -m service.openapi > docs/openapi.json"
 
 
 def test_openapi_lists_exactly_the_catalog_routes_with_the_spec_paths() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from videogen.gateway import ApiGateway
+from twin.gateway import ApiGateway
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_gateway_answers_before_any_handler(captured: tuple[ApiGateway, list[dic
 def test_api_handlers_share_one_environment_lock_workflow_handlers_have_their_own() -> None:
     """powertools keeps the current event on a class shared by all resolvers of a process."""
     from service.catalog import FUNCTIONS
-    from videogen.lambda_runner import _environment
+    from twin.lambda_runner import _environment
 
     api = [spec.handler for spec in FUNCTIONS if spec.routes]
     workflow = [spec.handler for spec in FUNCTIONS if spec.kind == "workflow"]

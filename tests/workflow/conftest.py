@@ -12,9 +12,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
+from replicate_emulator import ReplicateEmulator
 from service.catalog import WorkflowTiming
 from tests.support import Stack
-from videogen.replicate_emulator import ReplicateEmulator
 
 
 @pytest.fixture(scope="session")

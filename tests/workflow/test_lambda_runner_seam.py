@@ -11,7 +11,7 @@ import pytest
 from moto.awslambda.models import LambdaFunction
 
 from service.adapters import aws
-from videogen import lambda_runner
+from twin import lambda_runner
 
 
 def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from typing import Any
 import imageio_ffmpeg
 import pytest
 
+from replicate_emulator import ReplicateEmulator
 from service.adapters.compose import BANDS
 from tests.support import Stack, transition_body
 from tests.workflow.test_workflow import CREATE, finish, probe_seconds, s3_object
-from videogen.replicate_emulator import ReplicateEmulator
 
 pytestmark = pytest.mark.workflow
 

@@ -13,11 +13,11 @@ from typing import Any
 import imageio_ffmpeg
 import pytest
 
+from replicate_emulator import ReplicateEmulator
 from service.adapters import aws
 from service.catalog import WorkflowTiming
 from service.settings import get_settings
 from tests.support import Stack, transition_body
-from videogen.replicate_emulator import ReplicateEmulator
 
 pytestmark = pytest.mark.workflow
 

@@ -1,4 +1,4 @@
-"""``python -m videogen.replicate_emulator --host 127.0.0.1 --port 8001``: serve until Ctrl-C/SIGTERM."""
+"""``python -m replicate_emulator --host 127.0.0.1 --port 8001``: serve until Ctrl-C/SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .server import ReplicateEmulator
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m videogen.replicate_emulator",
+        prog="python -m replicate_emulator",
         description="Replicate-compatible predictions API emulator rendering real videos with ffmpeg.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from service.catalog import AUTHORIZER, FUNCTIONS, GATEWAY_ERRORS, function
-from videogen import lambda_runner
+from twin import lambda_runner
 
 #: Calls a handler (``package.module.function``) with an event: ``(result, errored)``.
 Invoke = Callable[[str, dict[str, Any]], tuple[Any, bool]]

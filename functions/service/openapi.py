@@ -1,7 +1,7 @@
 """The API's OpenAPI description, generated from the handlers' own routes and models.
 
 The submit, status and uploads functions each own a resolver; this merges their documents into one.
-``python -m videogen.openapi > docs/openapi.json`` refreshes the committed copy (a test fails
+``python -m service.openapi > docs/openapi.json`` refreshes the committed copy (a test fails
 while it is stale).
 """
 

@@ -32,7 +32,7 @@ from .errors import InputValidationError
 from .faults import Faults, FaultsError, FaultState, coerce_fault_updates
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("videogen.replicate_emulator.access")
+access_log = logging.getLogger("replicate_emulator.access")
 
 MAX_PREFER_WAIT_S = 60
 _JOIN_TIMEOUT_S = 10.0
@@ -172,7 +172,7 @@ def secrets_equal(a: str, b: str) -> bool:
 
 
 def create_app(emu: ReplicateEmulator) -> Flask:
-    app = Flask("videogen.replicate_emulator")
+    app = Flask("replicate_emulator")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.before_request(lambda: _before_api_request(emu))
     _register_prediction_routes(app, emu)

@@ -16,7 +16,7 @@ from typing import Any
 
 from service.adapters import aws
 from service.catalog import FUNCTIONS, TABLES, WorkflowTiming, workflow_substitutions
-from videogen import workflow_definition
+from twin import workflow_definition
 
 LAMBDA_RUNTIME = "python3.12"
 ACCOUNT_ROLE = "videogen-local-role"
@@ -76,7 +76,7 @@ def _placeholder_zip() -> bytes:
     """moto wants code; the in-process runner imports the real handlers instead."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "Handlers run in-process: see videogen/lambda_runner.py\n")
+        archive.writestr("README.txt", "Handlers run in-process: see twin/lambda_runner.py\n")
     return buffer.getvalue()
 
 

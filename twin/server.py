@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from service.catalog import WorkflowTiming
-from videogen.examples import spec_transition_request
+from twin.examples import spec_transition_request
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEV_OWNER = "dev"
@@ -85,8 +85,8 @@ class Twin:
 
         from moto.server import ThreadedMotoServer
 
-        from videogen import lambda_runner
-        from videogen.replicate_emulator import ReplicateEmulator
+        from replicate_emulator import ReplicateEmulator
+        from twin import lambda_runner
 
         self._moto = ThreadedMotoServer(LOOPBACK, moto_port, verbose=False)
         self._moto.start()
@@ -146,7 +146,7 @@ class Twin:
         from service.adapters.tokens_table import TokensTable
         from service.domain.auth import hash_token, new_token
         from service.settings import get_settings
-        from videogen.provision import provision
+        from twin.provision import provision
 
         deployment = provision(aws.client, timing=self.config.timing)
         os.environ.update(deployment.environment(replicate_url))
@@ -155,7 +155,7 @@ class Twin:
         TokensTable(get_settings().tokens_table).put(hash_token(self.token), DEV_OWNER)
 
     def _serve_http(self) -> None:
-        from videogen.gateway import ApiGateway
+        from twin.gateway import ApiGateway
 
         gateway = ApiGateway()
         handler = type("TwinHandler", (_GatewayHandler,), {"gateway": gateway})
@@ -248,7 +248,7 @@ class _GatewayHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        logging.getLogger("videogen.twin.access").info("%s %s", self.address_string(), format % args)
+        logging.getLogger("twin.server.access").info("%s %s", self.address_string(), format % args)
 
 
 def _enable_step_functions_execution(moto_port: int) -> None:
@@ -266,5 +266,5 @@ def _enable_step_functions_execution(moto_port: int) -> None:
 
 
 def _quiet_libraries() -> None:
-    for name in ("werkzeug", "moto", "botocore", "urllib3", "httpx", "videogen.replicate_emulator"):
+    for name in ("werkzeug", "moto", "botocore", "urllib3", "httpx", "replicate_emulator"):
         logging.getLogger(name).setLevel(logging.ERROR)
