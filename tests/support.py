@@ -48,21 +48,9 @@ class Stack:
     def token(self, owner: str = "alice") -> str:
         return self.deployment.mint_token(owner)
 
-    def call(
-        self,
-        method: str,
-        url: str,
-        *,
-        token: str | None = None,
-        json_body: Any = None,
-        raw_body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        return Reply.of(
-            self.gateway.request(
-                method, url, token=token, json_body=json_body, raw_body=raw_body, headers=headers
-            )
-        )
+    def call(self, method: str, url: str, **request: Any) -> Reply:
+        """``token=``, ``json_body=``, ``raw_body=``, ``headers=``: see ``ApiGateway.request``."""
+        return Reply.of(self.gateway.request(method, url, **request))
 
     # -- Step Functions -------------------------------------------------------------------------
     @property
