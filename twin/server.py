@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from service.catalog import WorkflowTiming
+from twin import web
 from twin.examples import spec_transition_request
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -186,6 +187,7 @@ class Twin:
             [
                 f"videogen local twin: {self.base_url}",
                 f"token: {self.token}",
+                f"dashboard: {self.base_url}/#token={self.token}  (open it in a browser)",
                 "",
                 "Try it:",
                 f"  curl -s -X POST {self.base_url}/api/transitions/create-and-generate/ \\",
@@ -213,6 +215,9 @@ class _GatewayHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         if parts.path.startswith("/examples/") and self.command in ("GET", "HEAD"):
             self._example(parts.path.removeprefix("/examples/"))
+            return
+        if self.command in ("GET", "HEAD") and (page := web.page_file(parts.path)) is not None:
+            self._send(200, [("Content-Type", page.content_type), ("Cache-Control", page.cache_control)], page.body)
             return
         response = self.gateway.handle(
             self.command,
