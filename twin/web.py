@@ -19,7 +19,12 @@ NOT_BUILT = (
     b"<p>The dashboard page is not built. Run <code>make serve</code> (it builds it with npm), "
     b"or <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code>.</p>"
 )
-_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,12 @@ def page_file(path: str, dist: Path = DIST) -> PageFile | None:
     candidate = (root / relative).resolve()
     if not candidate.is_file() or root not in candidate.parents:
         return None
-    content_type = _TYPES.get(candidate.suffix) or mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
+    content_type = (
+        _TYPES.get(candidate.suffix) or mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
+    )
     immutable = candidate.parent == root / "assets"
-    return PageFile(content_type, "public, max-age=31536000, immutable" if immutable else "no-cache", candidate.read_bytes())
+    return PageFile(
+        content_type,
+        "public, max-age=31536000, immutable" if immutable else "no-cache",
+        candidate.read_bytes(),
+    )

@@ -25,6 +25,8 @@ import { checkTransition } from '~/lib/validation'
 /** The spec's polling: every 2 s, at most 150 times (five minutes). */
 export const POLL_INTERVAL_MS = 2000
 export const MAX_ATTEMPTS = 150
+/** Beside the spec's `currentTaskId`: the request of that task, so a reloaded page shows what is being made. */
+export const REQUEST_KEY = 'currentTaskRequest'
 
 const toNumber = (value) => (value === '' || value === null || value === undefined ? null : Number(value))
 
@@ -89,9 +91,13 @@ export const useDashboardVideoStore = defineStore('dashboardVideo', {
       }
       return body
     },
-    /** The API's checks, made here first: `{ fieldKey: message }`. */
+    /** The API's checks, made here as the form changes: `{ fieldKey: message }`. */
     problems () {
       return fieldErrors(checkTransition(this.request))
+    },
+    /** What to show next to each field: the checks made here, else what the API last said. */
+    errors () {
+      return { ...this.fieldErrors, ...this.problems }
     },
     /** For the progress bar: from `info.current`/`info.total`, full on SUCCESS. */
     progress (state) {
@@ -165,8 +171,7 @@ export const useDashboardVideoStore = defineStore('dashboardVideo', {
       const body = this.request
       const problems = checkTransition(body)
       if (problems.length) {
-        this.fieldErrors = fieldErrors(problems)
-        this.error = invalid(problems)
+        this.error = invalid(problems) // the messages are already next to their fields (`problems`)
         throw this.error
       }
       this.isGenerating = true
@@ -180,6 +185,7 @@ export const useDashboardVideoStore = defineStore('dashboardVideo', {
       }
       this.taskId = accepted.task_id
       api.rememberTask(accepted.task_id)
+      globalThis.localStorage?.setItem(REQUEST_KEY, JSON.stringify({ taskId: accepted.task_id, body }))
       return this._follow(onStatus)
     },
 
@@ -188,6 +194,7 @@ export const useDashboardVideoStore = defineStore('dashboardVideo', {
       if (this.isGenerating) return null
       const taskId = api.pendingTask()
       if (!taskId) return null
+      this._restoreRequest(taskId)
       this._startTask(taskId)
       return this._follow(onStatus)
     },
@@ -234,7 +241,34 @@ export const useDashboardVideoStore = defineStore('dashboardVideo', {
         throw error
       } finally {
         this.isGenerating = false
+        if (!api.pendingTask()) globalThis.localStorage?.removeItem(REQUEST_KEY)
       }
+    },
+
+    /** The form as it was sent for `taskId` (saved by generateVideo), if this browser has it. */
+    _restoreRequest (taskId) {
+      let saved = null
+      try {
+        saved = JSON.parse(globalThis.localStorage?.getItem(REQUEST_KEY) ?? 'null')
+      } catch {
+        saved = null
+      }
+      if (saved?.taskId !== taskId || !saved.body) return
+      const body = saved.body
+      this.frontImage = body.front_image ?? ''
+      this.tailImage = body.tail_image ?? ''
+      this.prompt = body.prompt ?? ''
+      this.duration = body.duration ?? DEFAULT_DURATION
+      this.transitionType = body.transition_type ?? 'SMOOTH'
+      this.enableSubtitles = Boolean(body.enable_subtitles)
+      this.subtitles = (body.subtitles ?? []).map((cue) => ({ ...cue }))
+      this.subtitleStyle = body.subtitle_style ?? 'default'
+      this.subtitlePosition = body.subtitle_position ?? 'bottom'
+      this.enableMusic = Boolean(body.enable_music)
+      this.musicType = body.music_type ?? 'ambient'
+      this.enableVoiceover = Boolean(body.enable_voiceover)
+      this.voiceoverText = body.voiceover_text ?? ''
+      this.voice = body.voice ?? 'af_bella'
     },
 
     _startTask (taskId) {

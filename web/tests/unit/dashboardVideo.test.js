@@ -75,11 +75,12 @@ describe('the request', () => {
     store.subtitles[0].text = 'Too late'
     store.subtitles[0].endTime = 7
     expect(store.problems).toEqual({ 'subtitles.0.endTime': 'Subtitle 1 ends at 7 s, after the end of the video (5 s).' })
-    await expect(store.generateVideo()).rejects.toMatchObject({ kind: 'invalid', status: 422 })
-    expect(store.fieldErrors).toEqual(store.problems)
+    await expect(store.generateVideo()).rejects.toMatchObject({ kind: 'invalid', status: 422, message: 'subtitles[0].endTime (7) is past the end of the video (5 s)' })
+    expect(store.errors).toEqual(store.problems)
+    expect(store.errorText).toBe('Some fields need fixing: see the messages next to them.')
     expect(server.requests).toEqual([])
     store.setDuration(10)
-    expect(store.problems).toEqual({}) // 7 s fits a 10 s video
+    expect(store.errors).toEqual({}) // 7 s fits a 10 s video
   })
 })
 
@@ -163,6 +164,10 @@ describe('after a reload', () => {
     server.set(CREATE, [answer(accepted, 202)])
     server.set(`GET ${STATUS_PATH}`, [answer(pending)])
     const before = filledStore()
+    before.setPrompt('Kept across the reload')
+    before.setEnableSubtitles(true)
+    before.addSubtitle()
+    before.subtitles[0].text = 'Hello'
     before.maxAttempts = 1
     await expect(before.generateVideo()).rejects.toThrow('Task polling timeout')
 
@@ -174,10 +179,12 @@ describe('after a reload', () => {
     const resumed = after.resume((status) => states.push(status.state))
     expect(after.taskId).toBe(TASK)
     expect(after.isGenerating).toBe(true)
+    expect(after.request).toEqual(before.request) // the form shows what is being made
     await expect(resumed).resolves.toEqual(RESULT)
     expect(states).toEqual(['PROCESSING', 'SUCCESS'])
     expect(after.result).toEqual(RESULT)
     expect(localStorage.getItem('currentTaskId')).toBeNull()
+    expect(localStorage.getItem('currentTaskRequest')).toBeNull()
     await expect(useDashboardVideoStore().resume()).resolves.toBeNull() // nothing left
   })
 
