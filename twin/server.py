@@ -217,7 +217,7 @@ class _GatewayHandler(http.server.BaseHTTPRequestHandler):
             self._example(parts.path.removeprefix("/examples/"))
             return
         if self.command in ("GET", "HEAD") and (page := web.page_file(parts.path)) is not None:
-            self._send(200, [("Content-Type", page.content_type), ("Cache-Control", page.cache_control)], page.body)
+            self._send(200, page.headers, page.body)
             return
         response = self.gateway.handle(
             self.command,

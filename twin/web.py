@@ -1,18 +1,23 @@
 """The dashboard page on the twin: ``/`` and the files of the built page (``web/dist``).
 
 The twin serves the page on the API's own origin, so the page's ``config.json`` says
-``"apiUrl": ""`` (this origin). ``make serve`` builds the page when it is missing or stale; when
-it was never built (no Node.js on the machine), ``/`` says how to build it and the API still works.
+``"apiUrl": ""`` (this origin). It sends the security headers CloudFront sends
+(``web/headers.json``), so the browser tests run the page under its deployed Content-Security-Policy;
+the one difference is that plain ``http:`` is allowed next to ``https:``, because the twin's media
+are served over plain HTTP on loopback. ``make serve`` builds the page when it is missing or stale;
+when it was never built (no Node.js), ``/`` says how to build it and the API still works.
 """
 
 from __future__ import annotations
 
+import json
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 #: The built page (``npm --prefix web run build``).
-DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+DIST = WEB_ROOT / "dist"
 
 NOT_BUILT = (
     b"<!doctype html><meta charset=utf-8><title>videogen</title>"
@@ -27,11 +32,27 @@ _TYPES = {
 }
 
 
+def security_headers(path: Path = WEB_ROOT / "headers.json") -> list[tuple[str, str]]:
+    """``web/headers.json`` as the twin sends it (``http:`` allowed wherever ``https:`` is)."""
+    headers = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+    policy = headers.get("Content-Security-Policy")
+    if policy:
+        headers["Content-Security-Policy"] = policy.replace(" https:", " https: http:")
+    return list(headers.items())
+
+
+_SECURITY = security_headers()
+
+
 @dataclass(frozen=True)
 class PageFile:
     content_type: str
     cache_control: str
     body: bytes
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Content-Type", self.content_type), ("Cache-Control", self.cache_control), *_SECURITY]
 
 
 def page_file(path: str, dist: Path = DIST) -> PageFile | None:

@@ -196,6 +196,18 @@ def test_the_twin_maps_paths_to_the_built_page_and_nothing_else(tmp_path: Path) 
         assert web.page_file(not_the_page, dist) is None, not_the_page
 
 
+def test_the_twin_sends_the_deployed_security_headers_with_plain_http_allowed_on_loopback() -> None:
+    deployed = json.loads((WEB / "headers.json").read_text())
+    page = web.page_file("/", WEB / "dist")
+    assert page is not None
+    sent = dict(page.headers)
+    assert sent["X-Content-Type-Options"] == deployed["X-Content-Type-Options"] == "nosniff"
+    assert sent["Referrer-Policy"] == deployed["Referrer-Policy"]
+    policy = sent["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "object-src 'none'" in policy
+    assert policy.replace(" https: http:", " https:") == deployed["Content-Security-Policy"]
+
+
 def test_the_twin_says_how_to_build_a_page_it_does_not_have(tmp_path: Path) -> None:
     page = web.page_file("/", tmp_path / "never-built")
     assert page is not None and b"make serve" in page.body

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { api, openBrowser, openDashboard, playsForReal, progressLog, screenshot, showFrame, TASK_TIMEOUT } from './harness.mjs'
+import { assertClean, api, openBrowser, openDashboard, playsForReal, progressLog, screenshot, showFrame, TASK_TIMEOUT } from './harness.mjs'
 
 let browser
 before(async () => { browser = await openBrowser() })
@@ -37,5 +37,5 @@ test('a dream becomes a video that plays', { timeout: TASK_TIMEOUT + 60_000 }, a
   await showFrame(video, 2)
   await screenshot(page, 'dream-video')
   assert.equal(await page.evaluate(() => localStorage.getItem('currentDreamTaskId')), null)
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { BASE_URL, fillTransition, openBrowser, openDashboard, screenshot } from './harness.mjs'
+import { assertClean, BASE_URL, fillTransition, openBrowser, openDashboard, screenshot } from './harness.mjs'
 
 let browser
 before(async () => { browser = await openBrowser() })
@@ -49,7 +49,7 @@ test("the API's 422 is shown next to the field it names", async () => {
   await front.fill(`${BASE_URL}/examples/front.jpg`)
   await front.blur()
   assert.equal(await front.getAttribute('aria-invalid'), 'false')
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })
 
 test('a subtitle past the end of the video is flagged as you type, and nothing is sent', async () => {
@@ -72,7 +72,7 @@ test('a subtitle past the end of the video is flagged as you type, and nothing i
   assert.equal(await errorNextTo(page.getByLabel('Subtitle 1 start (seconds)')), 'Starts at 8 s but ends at 7 s: the start must come first.')
   await page.getByRole('button', { name: 'Remove subtitle 1' }).click()
   assert.equal(await page.locator('.subtitle-row').count(), 0)
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })
 
 test('a token the API refuses is said in words, and can be changed', async () => {
@@ -84,5 +84,5 @@ test('a token the API refuses is said in words, and can be changed', async () =>
   assert.equal((await page.locator('.actions .error').innerText()).trim(), 'The token was not accepted. Enter a valid token above.')
   await page.getByRole('button', { name: 'Change token' }).click()
   await page.getByLabel('API token').waitFor()
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })

@@ -66,6 +66,10 @@ export async function openDashboard (context, { token = TOKEN } = {}) {
   page.errors = []
   page.on('pageerror', (error) => page.errors.push(error.message))
   await page.addInitScript(() => {
+    window.__cspViolations = []
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`)
+    })
     window.__progress = []
     const record = () => {
       const bar = document.querySelector('[role="progressbar"]')
@@ -77,12 +81,24 @@ export async function openDashboard (context, { token = TOKEN } = {}) {
     }
     new MutationObserver(record).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow', 'aria-valuetext', 'data-state'] })
   })
-  await page.goto(token ? `${BASE_URL}/#token=${encodeURIComponent(token)}` : `${BASE_URL}/`)
+  const response = await page.goto(token ? `${BASE_URL}/#token=${encodeURIComponent(token)}` : `${BASE_URL}/`)
+  // The page runs under the Content-Security-Policy it is deployed with (web/headers.json).
+  if (!/script-src 'self'/.test(response.headers()['content-security-policy'] ?? '')) {
+    throw new Error(`the page came without its Content-Security-Policy: ${JSON.stringify(response.headers())}`)
+  }
   await page.getByRole('button', { name: 'Generate', exact: true }).waitFor()
   return page
 }
 
 export const progressLog = (page) => page.evaluate(() => window.__progress)
+
+/** Nothing went wrong in the page: no uncaught error, nothing its security policy had to block. */
+export async function assertClean (page) {
+  const violations = await page.evaluate(() => window.__cspViolations)
+  if (page.errors.length || violations.length) {
+    throw new Error(`page errors: ${JSON.stringify(page.errors)}; CSP violations: ${JSON.stringify(violations)}`)
+  }
+}
 
 export async function screenshot (page, name) {
   if (!SCREENSHOTS) return

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { api, openBrowser, openDashboard, playsForReal, screenshot, TASK_TIMEOUT, taskStatus } from './harness.mjs'
+import { assertClean, api, openBrowser, openDashboard, playsForReal, screenshot, TASK_TIMEOUT, taskStatus } from './harness.mjs'
 import { spec } from './request.mjs'
 
 let browser
@@ -66,7 +66,7 @@ test('no list route: the page hides My tasks', async (t) => {
   await page.getByRole('tab', { name: 'Dream' }).waitFor()
   assert.equal(await page.getByRole('tab', { name: 'My tasks' }).count(), 0)
   assert.equal(await page.locator('#panel-tasks').count(), 0)
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })
 
 test('the list as the contract shapes it (answered in the browser): open a finished task, resume a running one', { timeout: 2 * TASK_TIMEOUT }, async () => {
@@ -86,7 +86,7 @@ test('the list as the contract shapes it (answered in the browser): open a finis
   await page.reload()
   await useTheList(page, { finished, running })
   assert.ok(lists.every((query) => query.startsWith('?limit=')), lists.join(' '))
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })
 
 test("My tasks on the API's own list route", { timeout: 2 * TASK_TIMEOUT }, async (t) => {
@@ -96,5 +96,5 @@ test("My tasks on the API's own list route", { timeout: 2 * TASK_TIMEOUT }, asyn
   const running = await startTask()
   const page = await openDashboard(browser.context)
   await useTheList(page, { finished, running })
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { after, before, test } from 'node:test'
 
-import { BASE_URL, fillTransition, openBrowser, openDashboard, playsForReal, progressLog, REPORT, screenshot, showFrame, TASK_TIMEOUT, taskStatus, TOKEN } from './harness.mjs'
+import { assertClean, BASE_URL, fillTransition, openBrowser, openDashboard, playsForReal, progressLog, REPORT, screenshot, showFrame, TASK_TIMEOUT, taskStatus, TOKEN } from './harness.mjs'
 
 let browser
 before(async () => { browser = await openBrowser() })
@@ -88,7 +88,7 @@ test('generate: progress moves to 100 %, then the video plays with poster, subti
   assert.deepEqual(cues, [[0, 2.5, 'First subtitle']])
   await showFrame(video, 1.5)
   await screenshot(page, 'dashboard-video')
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })
 
 test('a reload mid-task resumes the same task to SUCCESS, without starting another', { timeout: TASK_TIMEOUT + 60_000 }, async () => {
@@ -116,5 +116,5 @@ test('a reload mid-task resumes the same task to SUCCESS, without starting anoth
   assert.equal(await page.evaluate(() => localStorage.getItem('currentTaskId')), null)
   const played = await playsForReal(page.locator('video'))
   assert.ok(played.readyState >= 3 && played.later > played.first, JSON.stringify(played))
-  assert.deepEqual(page.errors, [])
+  await assertClean(page)
 })
