@@ -106,7 +106,8 @@ export const useDashboardVideoStore = defineStore('dashboardVideo', {
         return { state: 'SUCCESS', current: 100, total: 100, percent: 100, text: 'Done' }
       }
       if (!status) {
-        return { state: state.isGenerating ? 'PENDING' : null, current: 0, total: 100, percent: 0, text: state.isGenerating ? 'Starting...' : '' }
+        const text = state.taskId ? 'Waiting for the first status...' : 'Starting...'
+        return { state: state.isGenerating ? 'PENDING' : null, current: 0, total: 100, percent: 0, text: state.isGenerating ? text : '' }
       }
       const total = status.info?.total > 0 ? status.info.total : 100
       const current = Math.max(0, Math.min(total, status.info?.current ?? 0))
