@@ -149,16 +149,23 @@ export async function fillTransition (page, { uploadTail = false, subtitles = []
 }
 
 /** Play the video and wait until it really plays: enough data (readyState ≥ 3) and time advancing. */
-export async function playsForReal (video) {
+export async function playsForReal (video, { timeout = 90_000 } = {}) {
+  // Waits in the page for a condition; a media error or the deadline rejects with what was seen.
+  const until = (condition, from = 0) => video.evaluate((element, { condition, from, timeout }) => new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeout
+    const seen = () => `readyState ${element.readyState}, currentTime ${element.currentTime}, paused ${element.paused}`
+    const check = () => {
+      if (element.error) return reject(new Error(`the video failed: ${element.error.code} ${element.error.message}`))
+      const met = condition === 'playing' ? element.readyState >= 3 && element.currentTime > 0.2 : element.currentTime > from + 0.3
+      if (met) return resolve(element.currentTime)
+      if (Date.now() > deadline) return reject(new Error(`the video did not play: ${seen()}`))
+      setTimeout(check, 50)
+    }
+    check()
+  }), { condition, from, timeout })
   await video.evaluate((element) => { element.muted = true; return element.play() })
-  const first = await video.evaluate((element) => new Promise((resolve) => {
-    const check = () => (element.readyState >= 3 && element.currentTime > 0.2 ? resolve(element.currentTime) : setTimeout(check, 50))
-    check()
-  }))
-  const later = await video.evaluate((element, from) => new Promise((resolve) => {
-    const check = () => (element.currentTime > from + 0.3 ? resolve(element.currentTime) : setTimeout(check, 50))
-    check()
-  }), first)
+  const first = await until('playing')
+  const later = await until('advancing', first)
   return { first, later, readyState: await video.evaluate((element) => element.readyState) }
 }
 
