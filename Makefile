@@ -55,7 +55,7 @@ browser:
 
 ## make screenshots: the browser tests, saving the page's screenshots into docs/screenshots
 screenshots: $(STAMP) page browser
-	VIDEOGEN_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/web/test_browser.py -q -rs
+	VIDEOGEN_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/web/test_browser.py -q -rs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import RunningTwin, start_twin, stop_twin
-from tests.web.conftest import RESULTS, WEB, run_node_tests
+from tests.web.conftest import RESULTS, ROOT, WEB, run_node_tests
 from tests.web.report import REPORT_KEY
 from tests.web.test_page_build import bundle_sizes
 from twin.server import free_port
@@ -43,9 +45,26 @@ def browser_env(twin: RunningTwin, chromium: str, **extra: str) -> dict[str, str
         "VIDEOGEN_URL": twin.base_url,
         "VIDEOGEN_TOKEN": twin.token,
         "VIDEOGEN_CHROMIUM": chromium,
-        "VIDEOGEN_SCREENSHOTS": os.environ.get("VIDEOGEN_SCREENSHOTS", str(RESULTS / "screenshots")),
+        # Relative to the repository (node runs in web/).
+        "VIDEOGEN_SCREENSHOTS": str(
+            ROOT / os.environ.get("VIDEOGEN_SCREENSHOTS", str(RESULTS / "screenshots"))
+        ),
         **extra,
     }
+
+
+def test_the_banner_links_to_the_page_with_the_token(twin: RunningTwin) -> None:
+    link = f"dashboard: {twin.base_url}/#token={twin.token}  (open it in a browser)"
+    assert twin.banner[2] == link, twin.banner[:4]
+    with httpx.Client(timeout=30) as client:
+        page = client.get(f"{twin.base_url}/")
+        script = re.search(r'src="\./(assets/[^"]+\.js)"', page.text)
+        assert script, page.text
+        bundle = client.get(f"{twin.base_url}/{script[1]}")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert bundle.status_code == 200 and bundle.headers["content-type"] == "text/javascript"
+    assert "immutable" in bundle.headers["cache-control"]
 
 
 def test_transition_generate_play_and_resume_after_reload(
