@@ -6,19 +6,28 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TWIN_STAMP := $(VENV)/.installed-twin
 PORT   ?= 8000
 
 .PHONY: test lint typecheck unit serve synth clean page browser screenshots
 
+# Everything (tests, CDK, linters); it includes the twin's set.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@touch $(STAMP)
+	@touch $(STAMP) $(TWIN_STAMP)
+
+# Only what the twin needs: the service's runtime, moto and the emulator (no CDK, no test tools).
+$(TWIN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[twin]"
+	@touch $(TWIN_STAMP)
 
 ## make serve [PORT=8000]: the local twin (the whole service offline) on 127.0.0.1:$(PORT), and
 ## the dashboard page at http://127.0.0.1:$(PORT)/ (built first when missing or stale)
-serve: $(STAMP) page
+serve: $(TWIN_STAMP) page
 	$(BIN)/videogen serve --port $(PORT)
 
 ## make test: lint, type-check and the whole test suite (unit, API, workflow under moto, emulator,

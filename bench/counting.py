@@ -98,28 +98,26 @@ class AwsCallCounter:
     def instrument_invocations(self) -> Iterator[None]:
         """Label and time every handler the in-process Lambda runner calls (the state machine's
         tasks and the API Gateway emulator's integrations alike)."""
-        from twin import lambda_runner
+        from twin.lambda_runner import InProcessRuntime
 
-        names = {spec.handler: spec.name for spec in FUNCTIONS}
-        original = lambda_runner.invoke
+        original = InProcessRuntime.invoke
 
-        def timed(handler: str, event: Any, context: Any) -> tuple[str, bool]:
-            name = names.get(handler, handler)
-            with self.label(name):
+        def timed(runtime: InProcessRuntime, spec: Any, event: Any, context: Any) -> tuple[str, bool]:
+            with self.label(spec.name):
                 began = time.perf_counter()
-                payload, errored = original(handler, event, context)
+                payload, errored = original(runtime, spec, event, context)
                 elapsed_ms = (time.perf_counter() - began) * 1000
             with self._lock:
-                self.invocations[name].append(elapsed_ms)
+                self.invocations[spec.name].append(elapsed_ms)
                 if errored:
-                    self.errors[name] += 1
+                    self.errors[spec.name] += 1
             return payload, errored
 
-        lambda_runner.invoke = timed
+        InProcessRuntime.invoke = timed  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
-            lambda_runner.invoke = original
+            InProcessRuntime.invoke = original  # type: ignore[method-assign]
 
     def reset(self) -> None:
         with self._lock:

@@ -1,6 +1,6 @@
 """The handlers in-process against moto (decorator mode), called through the API Gateway emulator.
 
-Three measurements, each on a freshly provisioned service (``twin.provision``):
+Three measurements, each on a freshly provisioned service (``twin.deployment``, in-process):
 
 * **warm latency** — submit and status handler durations (and authorizer), executions recorded
   but not run, so only the API path is timed;
@@ -71,10 +71,10 @@ def fake_aws_environment() -> None:
 
 
 def reset_process_caches() -> None:
+    from service import settings
     from service.handlers import wiring, workflow_wiring
-    from service.settings import get_settings
 
-    get_settings.cache_clear()
+    settings.reset()
     wiring.reset()
     workflow_wiring.reset()
 
@@ -88,19 +88,7 @@ class Service:
     token: str
 
     def call(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
-        parts = urllib.parse.urlsplit(url)
-        headers = [("Authorization", f"Token {self.token}")]
-        raw = None
-        if body is not None:
-            raw = json.dumps(body).encode()
-            headers.append(("Content-Type", "application/json"))
-        response = self.gateway.handle(
-            method,
-            parts.path,
-            query=urllib.parse.parse_qsl(parts.query, keep_blank_values=True),
-            headers=headers,
-            body=raw,
-        )
+        response = self.gateway.request(method, url, token=self.token, json_body=body)
         text = response.body.decode()
         return response.status, json.loads(text) if text else None
 
@@ -125,60 +113,33 @@ class Service:
 
     @property
     def sfn(self) -> Any:
-        from service.adapters import aws
-
-        return aws.client("stepfunctions")
+        return self.deployment.client("stepfunctions")
 
     def running(self, arn: str) -> bool:
         return str(self.sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING"
-
-    def stop_all(self) -> None:
-        """Stop what is still running, so no execution outlives its moto."""
-        arn = self.deployment.state_machine_arn
-        for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-            for _ in range(50):  # moto cannot stop an execution whose worker has not started yet
-                try:
-                    self.sfn.stop_execution(executionArn=execution["executionArn"])
-                    break
-                except AttributeError:
-                    time.sleep(0.02)
 
 
 @contextmanager
 def provisioned(
     *, execute: bool, timing: Any = None, replicate_url: str = "http://127.0.0.1:9", **settings: str
 ) -> Iterator[Service]:
-    """moto (decorator mode) with the whole service provisioned, and a token for one owner."""
+    """moto (decorator mode) with the whole service provisioned (``twin.deployment``, the functions
+    in process), and a token for one owner. The authorizer runs on every request (no cache): the
+    cost model counts it per request, an upper bound."""
     from moto import mock_aws
 
-    from service.adapters import aws
-    from service.adapters.tokens_table import TokensTable
     from service.catalog import WorkflowTiming
-    from service.domain.auth import hash_token, new_token
-    from service.settings import get_settings
-    from twin import lambda_runner
-    from twin.gateway import ApiGateway
-    from twin.provision import provision
+    from twin.deployment import LocalDeployment
 
-    saved = {k: v for k, v in os.environ.items() if k.startswith("VIDEOGEN_")}
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute}}):
-        lambda_runner.install()
         reset_process_caches()
-        deployment = provision(aws.client, timing=timing or WorkflowTiming())
-        os.environ.update(deployment.environment(replicate_url))
-        os.environ.update({f"VIDEOGEN_{k.upper()}": v for k, v in settings.items()})
-        reset_process_caches()
-        token = new_token()
-        TokensTable(get_settings().tokens_table).put(hash_token(token), "bench")
-        service = Service(deployment, ApiGateway(), token)
-        try:
-            yield service
-        finally:
-            service.stop_all()
-            for key in [k for k in os.environ if k.startswith("VIDEOGEN_")]:
-                del os.environ[key]
-            os.environ.update(saved)
+        deployment = LocalDeployment(
+            timing=timing or WorkflowTiming(), replicate_base_url=replicate_url, settings=settings
+        )
+        with deployment:
             reset_process_caches()
+            yield Service(deployment, deployment.gateway(), deployment.mint_token("bench"))
+        reset_process_caches()
 
 
 def import_handlers() -> None:
@@ -221,14 +182,12 @@ def measure_warm_latency(counter: AwsCallCounter, *, submits: int = 150, reads: 
 class NaiveStatusReader:
     """The design we did not build: every status read asks Step Functions (and reads the record)."""
 
-    def __init__(self) -> None:
+    def __init__(self, deployment: Any) -> None:
         from service.adapters.executions import Executions
         from service.adapters.tasks_table import TasksTable
-        from service.settings import get_settings
 
-        settings = get_settings()
-        self.tasks = TasksTable(settings.tasks_table)
-        self.executions = Executions(settings.state_machine_arn)
+        self.tasks = TasksTable(deployment.names.table("tasks"))
+        self.executions = Executions(deployment.state_machine_arn)
 
     def read(self, task_arn: str) -> str:
         name = self.executions.name_from_arn(task_arn) or task_arn
@@ -250,7 +209,6 @@ def measure_workflow(
     from replicate_emulator import ReplicateEmulator
     from service.adapters import aws
     from service.catalog import WorkflowTiming
-    from service.settings import get_settings
 
     images = _serve_example_images()
     # Up to three predictions a task (video, music, voice), none queued: this run counts, not times.
@@ -272,7 +230,7 @@ def measure_workflow(
                 "tail_image": f"{images.url}/tail.jpg",
             }
             arns = [service.submit_transition(body) for _ in range(tasks)]
-            naive = NaiveStatusReader()
+            naive = NaiveStatusReader(service.deployment)
             reads = naive_reads = 0
             states: dict[str, str] = {}
             deadline = time.monotonic() + timeout_s
@@ -289,8 +247,8 @@ def measure_workflow(
                     break
                 time.sleep(read_interval_s)
             histories = {arn: execution_history(service.sfn, arn) for arn in arns}
-            settings = get_settings()
-            counter.record_table_sizes(aws.client("dynamodb"), [settings.tasks_table, settings.tokens_table])
+            names = service.deployment.names
+            counter.record_table_sizes(aws.client("dynamodb"), [names.table("tasks"), names.table("tokens")])
             return _workflow_figures(
                 counter,
                 histories,

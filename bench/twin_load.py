@@ -260,7 +260,7 @@ def measure_concurrency(
     tasks: int = 50,
     submit_threads: int = 10,
     client_interval_s: float = 2.0,
-    timeout_s: float = 360,
+    timeout_s: float = 900,
 ) -> tuple[dict[str, Any], list[str]]:
     """``tasks`` submitted at once, each polled every ``client_interval_s`` until it ends.
     Returns the figures and the ids of the tasks that succeeded."""
@@ -361,9 +361,9 @@ def measure_status_reads(
 def measure(
     *,
     overhead_tasks: int = 10,
-    concurrent_tasks: int = 50,
+    concurrent_tasks: int = 200,
     read_seconds: float = 30.0,
-    read_threads: int = 4,
+    read_threads: int = 8,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-twin-") as workdir:
         twin = start_twin(Path(workdir))
@@ -388,9 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--overhead-tasks", type=int, default=10)
-    parser.add_argument("--concurrent-tasks", type=int, default=50)
+    parser.add_argument("--concurrent-tasks", type=int, default=200)
     parser.add_argument("--read-seconds", type=float, default=30.0)
-    parser.add_argument("--read-threads", type=int, default=4)
+    parser.add_argument("--read-threads", type=int, default=8)
     args = parser.parse_args(argv)
     result = measure(
         overhead_tasks=args.overhead_tasks,

@@ -14,7 +14,7 @@ from constructs import Construct
 from infra.config import StackConfig
 from infra.functions import ServiceFunctions
 from infra.web import allowed_origins
-from service.catalog import AUTHORIZER, FUNCTIONS, GATEWAY_ERRORS
+from service.catalog import AUTHORIZER, CORS, FUNCTIONS, GATEWAY_RESPONSES
 
 #: One JSON object per request in the access log group.
 ACCESS_LOG_FORMAT = {
@@ -41,17 +41,6 @@ ACCESS_LOG_FORMAT = {
     "xrayTraceId": "$context.xrayTraceId",
 }
 
-#: Gateway response type → (status code, or None to keep API Gateway's; body template).
-GATEWAY_RESPONSES: dict[str, tuple[str | None, str]] = {
-    "UNAUTHORIZED": ("401", json.dumps({"detail": GATEWAY_ERRORS[401]})),
-    "ACCESS_DENIED": ("403", json.dumps({"detail": GATEWAY_ERRORS[403]})),
-    "THROTTLED": ("429", json.dumps({"detail": GATEWAY_ERRORS[429]})),
-    # An unknown route is API Gateway's "Missing Authentication Token" 403; the twin says 404.
-    "MISSING_AUTHENTICATION_TOKEN": ("404", json.dumps({"detail": GATEWAY_ERRORS[404]})),
-    # Any other 4xx keeps its status; messageString is API Gateway's message as a quoted JSON string.
-    "DEFAULT_4XX": (None, '{"detail": $context.error.messageString}'),
-    "DEFAULT_5XX": (None, json.dumps({"detail": GATEWAY_ERRORS[500], "request_id": "$context.requestId"})),
-}
 _RESPONSE_TYPES = {
     "UNAUTHORIZED": apigw.ResponseType.UNAUTHORIZED,
     "ACCESS_DENIED": apigw.ResponseType.ACCESS_DENIED,
@@ -86,7 +75,7 @@ class Api(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
-            rest_api_name=f"{config.prefix}-api",
+            rest_api_name=config.names.api,
             description="videogen: asynchronous video generation (transitions and dreams)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Execution logging needs the account-level CloudWatch role (AWS::ApiGateway::Account).
@@ -103,10 +92,10 @@ class Api(Construct):
             ),
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=origins,
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type"],
-                expose_headers=["Retry-After"],
-                max_age=Duration.hours(1),
+                allow_methods=list(CORS.allow_methods),
+                allow_headers=list(CORS.allow_headers),
+                expose_headers=list(CORS.expose_headers),
+                max_age=Duration.seconds(CORS.max_age_s),
             ),
         )
 
@@ -142,7 +131,7 @@ class Api(Construct):
             self.rest_api.add_gateway_response(
                 f"{response_type.title().replace('_', '')}Response",
                 type=_RESPONSE_TYPES[response_type],
-                status_code=status,
+                status_code=str(status) if status is not None else None,
                 templates={"application/json": template},
                 response_headers=cors_origin,
             )

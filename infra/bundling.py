@@ -69,15 +69,11 @@ class LayerSpec:
 
 
 #: API functions (authorizer, submit, status): never replicate, never ffmpeg.
-API_LAYER = LayerSpec(
-    "api",
-    "powertools, pydantic, pydantic-settings",
-    ("aws-lambda-powertools", "pydantic", "pydantic-settings"),
-)
+API_LAYER = LayerSpec("api", "powertools, pydantic", ("aws-lambda-powertools", "pydantic"))
 #: Workflow functions: the API set plus the Replicate client; self-contained (used instead of API_LAYER).
 WORKFLOW_LAYER = LayerSpec(
     "workflow",
-    "powertools, pydantic, pydantic-settings, replicate, httpx",
+    "powertools, pydantic, replicate, httpx",
     (*API_LAYER.packages, "replicate", "httpx"),
 )
 #: Only for functions whose catalog entry says ``ffmpeg=True``: the static ffmpeg (~170 MB unpacked).

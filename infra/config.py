@@ -15,13 +15,12 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from service.catalog import ResourceNames
+
 #: The repository root: the code asset (``functions/``), the ASL file and ``cdk.json`` live here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"
 
-#: powertools' service name and metrics namespace (the functions emit EMF under these).
-SERVICE_NAME = "videogen"
-METRICS_NAMESPACE = "VideoGen"
 
 #: CloudWatch Logs accepts only these retention periods (days).
 _RETENTION_DAYS = {
@@ -118,9 +117,14 @@ class StackConfig:
             raise ConfigError("Invalid CDK context: " + "; ".join(problems))
 
     @property
+    def names(self) -> ResourceNames:
+        """The names we set (``service.catalog.ResourceNames``, the twin's too)."""
+        return ResourceNames(self.stage)
+
+    @property
     def prefix(self) -> str:
         """``videogen-<stage>``: the names we set (API, alarms, dashboard, state machine log group)."""
-        return f"{SERVICE_NAME}-{self.stage}"
+        return self.names.prefix
 
     @property
     def stack_name(self) -> str:
@@ -128,7 +132,7 @@ class StackConfig:
 
     @property
     def replicate_secret_name(self) -> str:
-        return f"{SERVICE_NAME}/{self.stage}/replicate-api-token"
+        return self.names.replicate_secret
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -17,10 +17,11 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.bundling import API_LAYER, FFMPEG_LAYER, RUNTIME, WORKFLOW_LAYER, LayerSpec, layer_code
-from infra.config import METRICS_NAMESPACE, REPO_ROOT, SERVICE_NAME, StackConfig
+from infra.config import REPO_ROOT, StackConfig
 from infra.permissions import GrantTargets, grant_needs
 from infra.storage import Storage
-from service.catalog import FUNCTIONS, FunctionSpec
+from service.catalog import FUNCTIONS, FunctionSpec, function_environment, runtime_environment
+from service.settings import variable
 
 #: arm64 (Graviton): about 20% cheaper per GB-second than x86_64 at equal or better speed for
 #: this I/O-bound Python, and every native dependency ships aarch64 wheels (pydantic-core,
@@ -130,29 +131,26 @@ class ServiceFunctions(Construct):
         )
         return function
 
-    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
-        """powertools settings for all; ``VIDEOGEN_*`` settings only where a need uses them."""
-        environment = {
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": self.config.log_level,
+    def _values(self) -> dict[str, str]:
+        """Settings field → value for this stack (tokens for resource names; the state machine's
+        ARN is added in ``connect``). Each function takes the fields its settings class declares."""
+        return {
+            "tasks_table": self.storage.tables["tasks"].table_name,
+            "tokens_table": self.storage.tables["tokens"].table_name,
+            "media_bucket": self.storage.media_bucket.bucket_name,
+            "replicate_secret_name": self.config.replicate_secret_name,
+            "task_ttl_days": str(self.config.retention_days),
+            "transition_model": self.config.transition_model,
+            "dream_model": self.config.dream_model,
         }
-        needs = spec.needs
-        if needs & {"tasks:read", "tasks:write"}:
-            environment["VIDEOGEN_TASKS_TABLE"] = self.storage.tables["tasks"].table_name
-            environment["VIDEOGEN_TASK_TTL_DAYS"] = str(self.config.retention_days)
-        if "tokens:read" in needs:
-            environment["VIDEOGEN_TOKENS_TABLE"] = self.storage.tables["tokens"].table_name
-        if needs & {"media:read", "media:write", "media:upload"}:
-            environment["VIDEOGEN_MEDIA_BUCKET"] = self.storage.media_bucket.bucket_name
-        if "replicate:secret" in needs:
-            environment["VIDEOGEN_REPLICATE_SECRET_NAME"] = self.config.replicate_secret_name
-        if spec.kind != "authorizer":
-            # The submit path fixes the model into the job; the workflow reads it from there,
-            # but a function that falls back to settings must see the same models.
-            environment["VIDEOGEN_TRANSITION_MODEL"] = self.config.transition_model
-            environment["VIDEOGEN_DREAM_MODEL"] = self.config.dream_model
-        return environment
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """powertools settings for all; the ``VIDEOGEN_*`` variables of the function's settings class
+        (``service.catalog.function_environment``, as the twin builds them)."""
+        return {
+            **runtime_environment(self.config.log_level),
+            **function_environment(spec, self._values(), later=frozenset({"state_machine_arn"})),
+        }
 
     def connect(self, state_machine: sfn.StateMachine) -> None:
         """Once the state machine exists: its ARN where executions are started or described, and
@@ -167,6 +165,6 @@ class ServiceFunctions(Construct):
         )
         for spec in FUNCTIONS:
             function = self.functions[spec.name]
-            if spec.needs & {"executions:start", "executions:describe"}:
-                function.add_environment("VIDEOGEN_STATE_MACHINE_ARN", state_machine.state_machine_arn)
+            if "state_machine_arn" in spec.settings.model_fields:
+                function.add_environment(variable("state_machine_arn"), state_machine.state_machine_arn)
             grant_needs(function, spec, targets)

@@ -16,9 +16,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import METRICS_NAMESPACE, SERVICE_NAME, StackConfig
+from infra.config import StackConfig
 from infra.functions import pascal_case
-from service.catalog import FUNCTIONS
+from service.catalog import FUNCTIONS, METRICS_NAMESPACE, SERVICE_NAME
 
 PERIOD = Duration.minutes(5)
 

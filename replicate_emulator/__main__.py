@@ -7,7 +7,7 @@ import json
 import logging
 import signal
 import sys
-import threading
+import time
 from types import FrameType
 
 from .faults import FaultsError, coerce_fault_updates
@@ -49,18 +49,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--faults: {exc}", file=sys.stderr)
             return 2
 
-    stop = threading.Event()
+    # The handler only records the signal: a handler that sets a threading.Event the main thread
+    # is waiting on can deadlock on the Event's own lock (the signal lands inside wait()).
+    received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        received.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     base_url = emulator.start(args.host, args.port)
     print(f"Replicate emulator listening on {base_url} (Ctrl-C to stop)", flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        while not received:
+            time.sleep(0.2)
     finally:
         emulator.stop()
     return 0

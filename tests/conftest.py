@@ -27,19 +27,18 @@ from collections.abc import Callable, Iterator
 import pytest
 from moto import mock_aws
 
-from service.adapters import aws
+from service import settings
 from service.catalog import WorkflowTiming
 from service.handlers import wiring, workflow_wiring
-from service.settings import get_settings
 from tests.support import Stack
 from twin import lambda_runner
-from twin.provision import Deployment, provision
+from twin.deployment import LocalDeployment
 
 
 def _reset_process_caches() -> None:
     """Settings and the objects built from them. boto3 clients stay cached: moto intercepts
     clients made at any time, and making them is the slowest part of a test's set-up."""
-    get_settings.cache_clear()
+    settings.reset()
     wiring.reset()
     workflow_wiring.reset()
 
@@ -57,21 +56,24 @@ def moto_aws(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def deploy(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Stack]:
-    """Provision the whole service in moto; call with the timing and Replicate URL a test needs."""
+def deploy(moto_aws: None) -> Iterator[Callable[..., Stack]]:
+    """Provision the whole service in moto (``twin.deployment``, in-process runtime); call with the
+    timing, the Replicate URL and the settings overrides a test needs."""
+    deployments: list[LocalDeployment] = []
 
     def _deploy(
-        timing: WorkflowTiming | None = None, replicate_base_url: str | None = None, **settings: str
+        timing: WorkflowTiming | None = None, replicate_base_url: str | None = None, **overrides: str
     ) -> Stack:
-        deployment: Deployment = provision(aws.client, timing=timing or WorkflowTiming(1, 30))
-        for key, value in deployment.environment(replicate_base_url).items():
-            monkeypatch.setenv(key, value)
-        for key, value in settings.items():
-            monkeypatch.setenv(f"VIDEOGEN_{key.upper()}", value)
+        deployment = LocalDeployment(
+            timing=timing or WorkflowTiming(1, 30), replicate_base_url=replicate_base_url, settings=overrides
+        ).provision()
+        deployments.append(deployment)
         _reset_process_caches()
         return Stack(deployment)
 
-    return _deploy
+    yield _deploy
+    for deployment in deployments:
+        deployment.close()
 
 
 @pytest.fixture

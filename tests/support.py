@@ -7,15 +7,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from service.adapters import aws
-from service.adapters.tokens_table import TokensTable
-from service.domain.auth import hash_token, new_token
-from service.settings import get_settings
+from service.catalog import ResourceNames
+from twin.deployment import LocalDeployment
 from twin.examples import spec_transition_request
 from twin.gateway import ApiGateway, GatewayResponse
-from twin.provision import Deployment
+
+#: The names of the resources every test deployment gets (stage "local").
+NAMES = ResourceNames("local")
 
 
 @dataclass
@@ -36,40 +36,21 @@ class Reply:
 
 @dataclass
 class Stack:
-    deployment: Deployment
-    gateway: ApiGateway = field(default_factory=ApiGateway)
+    """A provisioned deployment (``twin.deployment``) called as a client would, through the API
+    Gateway emulator (no authorizer cache: tests revoke tokens and expect 401 at once)."""
+
+    deployment: LocalDeployment
+    gateway: ApiGateway = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gateway = self.deployment.gateway(authorizer_cache_s=0)
 
     def token(self, owner: str = "alice") -> str:
-        token = new_token()
-        TokensTable(get_settings().tokens_table).put(hash_token(token), owner)
-        return token
+        return self.deployment.mint_token(owner)
 
-    def call(
-        self,
-        method: str,
-        url: str,
-        *,
-        token: str | None = None,
-        json_body: Any = None,
-        raw_body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        parts = urlsplit(url)
-        all_headers = dict(headers or {})
-        if token is not None:
-            all_headers.setdefault("Authorization", f"Token {token}")
-        body = raw_body
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            all_headers.setdefault("Content-Type", "application/json")
-        response = self.gateway.handle(
-            method,
-            parts.path,
-            query=parse_qsl(parts.query, keep_blank_values=True),
-            headers=list(all_headers.items()),
-            body=body,
-        )
-        return Reply.of(response)
+    def call(self, method: str, url: str, **request: Any) -> Reply:
+        """``token=``, ``json_body=``, ``raw_body=``, ``headers=``: see ``ApiGateway.request``."""
+        return Reply.of(self.gateway.request(method, url, **request))
 
     # -- Step Functions -------------------------------------------------------------------------
     @property
@@ -86,20 +67,11 @@ class Stack:
         raise AssertionError(f"execution still running after {timeout}s: {arn}")
 
     def executions(self, status: str | None = None) -> list[dict[str, Any]]:
-        kwargs = {"stateMachineArn": self.deployment.state_machine_arn}
-        if status:
-            kwargs["statusFilter"] = status
-        return list(self.sfn.list_executions(**kwargs)["executions"])
+        return self.deployment.executions(status)
 
     def stop_all(self) -> None:
         """Stop what a test left running, so no execution outlives its test's moto."""
-        for execution in self.executions("RUNNING"):
-            for _ in range(50):  # moto cannot stop an execution whose worker has not started yet
-                try:
-                    self.sfn.stop_execution(executionArn=execution["executionArn"])
-                    break
-                except AttributeError:
-                    time.sleep(0.02)
+        self.deployment.stop_executions()
 
     def history(self, arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -1,12 +1,20 @@
 """An API Gateway (REST) emulator: HTTP request → authorizer → REST proxy event → our handler.
 
-Routes come from the function catalog, so the twin serves exactly what CDK deploys. Behaviour
-follows API Gateway's: the TOKEN authorizer runs first (a missing ``Authorization`` header is a
-401 without invoking it, ``Unauthorized`` from it is a 401, a Deny policy a 403), path
-parameters are URL-decoded, repeated headers and query keys keep every value in the
-``multiValue*`` fields and the last one in the single-value fields, and non-text bodies are
-base64-encoded. Error bodies use the service's JSON shape (``{"detail": ...}``), as the
-gateway responses deployed by CDK do.
+Routes come from the function catalog, so the twin serves exactly what CDK deploys, and so do the
+gateway's own answers (``service.catalog.GATEWAY_RESPONSES``, ``CORS``). Behaviour follows API
+Gateway's REST APIs:
+
+* the CORS preflight (``OPTIONS`` on any route's path) is answered by the gateway itself, as the
+  stack's mock OPTIONS methods answer it, without the authorizer;
+* an unknown path, or a method the path does not have, is a MISSING_AUTHENTICATION_TOKEN
+  response (404 in our stack);
+* the TOKEN authorizer runs first: no ``Authorization`` header is a 401 without invoking it,
+  ``Unauthorized`` from it a 401, any other error a 500, a Deny policy a 403; its policy is
+  cached per token for ``authorizer_cache_s`` (the stack's ``authorizer_cache_seconds``);
+* a function error or a malformed proxy answer is a 502 (DEFAULT_5XX);
+* path parameters are URL-decoded, repeated headers and query keys keep every value in the
+  ``multiValue*`` fields and the last one in the single-value fields, non-text bodies are
+  base64-encoded.
 """
 
 from __future__ import annotations
@@ -14,45 +22,33 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from service.catalog import AUTHORIZER, FUNCTIONS, GATEWAY_ERRORS, function
-from twin import lambda_runner
+from service.catalog import AUTHORIZER, CORS, FUNCTIONS, GATEWAY_RESPONSES, FunctionSpec, function
 
-#: Calls a handler (``package.module.function``) with an event: ``(result, errored)``.
-Invoke = Callable[[str, dict[str, Any]], tuple[Any, bool]]
+#: Calls a function with an event: ``(result, errored)`` (the deployment's runtime).
+Invoke = Callable[[FunctionSpec, dict[str, Any]], tuple[Any, bool]]
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
-
-
-def invoke_in_process(handler: str, event: dict[str, Any]) -> tuple[Any, bool]:
-    """Run a handler in this process, as the Lambda runtime would."""
-    name = handler.split(".")[-2]
-    context = lambda_runner.LambdaContext(
-        function_name=f"videogen-{name}",
-        memory_limit_in_mb=256,
-        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:videogen-{name}",
-    )
-    payload, errored = lambda_runner.invoke(handler, event, context)
-    return json.loads(payload), errored
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
     template: str
-    handler: str
+    spec: FunctionSpec
     pattern: re.Pattern[str]
 
     @classmethod
-    def of(cls, method: str, template: str, handler: str) -> Route:
+    def of(cls, method: str, template: str, spec: FunctionSpec) -> Route:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
-        return cls(method, template, handler, re.compile(f"^{regex}$"))
+        return cls(method, template, spec, re.compile(f"^{regex}$"))
 
 
 @dataclass
@@ -61,30 +57,60 @@ class GatewayResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
 
-    @classmethod
-    def error(cls, status: int, detail: str) -> GatewayResponse:
-        return cls(status, [("Content-Type", "application/json")], json.dumps({"detail": detail}).encode())
-
 
 def catalog_routes() -> list[Route]:
-    return [Route.of(method, path, spec.handler) for spec in FUNCTIONS for method, path in spec.routes]
+    return [Route.of(method, path, spec) for spec in FUNCTIONS for method, path in spec.routes]
 
 
 class ApiGateway:
     def __init__(
         self,
-        invoke: Invoke = invoke_in_process,
+        invoke: Invoke,
         *,
         stage: str = "local",
         region: str = "us-east-1",
         account_id: str = "123456789012",
         api_id: str = "videogenlocal",
+        cors_origin: str = "*",
+        authorizer_cache_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.invoke = invoke
         self.routes = catalog_routes()
-        self.authorizer = function(AUTHORIZER).handler
+        self.authorizer = function(AUTHORIZER)
         self.stage, self.region, self.account_id, self.api_id = stage, region, account_id, api_id
+        self.cors_origin = cors_origin
+        self.authorizer_cache_s = authorizer_cache_s
+        self._clock = clock
+        self._policies: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._policies_lock = threading.Lock()
 
+    # -- gateway responses ---------------------------------------------------------------------------
+    def gateway_response(
+        self, response_type: str, request_id: str, status: int | None = None, message: str = ""
+    ) -> GatewayResponse:
+        """One of the stack's gateway responses (``service.catalog.GATEWAY_RESPONSES``)."""
+        fixed, template = GATEWAY_RESPONSES[response_type]
+        body = template.replace("$context.requestId", request_id).replace(
+            "$context.error.messageString", json.dumps(message)
+        )
+        headers = [("Content-Type", "application/json")]
+        if self.cors_origin:  # the stack sets it when the API has a single allowed origin
+            headers.append(("Access-Control-Allow-Origin", self.cors_origin))
+        return GatewayResponse(fixed or status or 500, headers, body.encode())
+
+    def preflight(self) -> GatewayResponse:
+        """The answer of the stack's mock OPTIONS methods (``service.catalog.CORS``)."""
+        headers = [
+            ("Access-Control-Allow-Headers", ",".join(CORS.allow_headers)),
+            ("Access-Control-Allow-Origin", self.cors_origin),
+            ("Access-Control-Allow-Methods", ",".join(CORS.allow_methods)),
+            ("Access-Control-Max-Age", str(CORS.max_age_s)),
+            ("Access-Control-Expose-Headers", ",".join(CORS.expose_headers)),
+        ]
+        return GatewayResponse(204, headers)
+
+    # -- routing -------------------------------------------------------------------------------------
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
             found = route.pattern.match(path)
@@ -103,37 +129,84 @@ class ApiGateway:
         source_ip: str = "127.0.0.1",
     ) -> GatewayResponse:
         headers = headers or []
-        matched = self.match(method.upper(), path)
-        if matched is None:
-            known = any(r.pattern.match(path) for r in self.routes)
-            return GatewayResponse.error(
-                405 if known else 404, "Method Not Allowed" if known else "Not Found"
-            )
-        route, path_parameters = matched
         request_id = str(uuid.uuid4())
+        method = method.upper()
+        if method == "OPTIONS" and any(route.pattern.match(path) for route in self.routes):
+            return self.preflight()
+        matched = self.match(method, path)
+        if matched is None:
+            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
+        route, path_parameters = matched
 
         authorization = _last(headers, "authorization")
         if not authorization:
-            return GatewayResponse.error(401, GATEWAY_ERRORS[401])
+            return self.gateway_response("UNAUTHORIZED", request_id)
         method_arn = f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/{self.stage}/{route.method}{path}"
-        policy, errored = self.invoke(
-            self.authorizer, {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn}
-        )
-        if errored:
-            unauthorized = isinstance(policy, dict) and policy.get("errorMessage") == "Unauthorized"
-            return (
-                GatewayResponse.error(401, GATEWAY_ERRORS[401]) if unauthorized else _server_error(request_id)
-            )
-        if not _allows(policy, method_arn):
-            return GatewayResponse.error(403, GATEWAY_ERRORS[403])
+        policy, denied = self._authorize(authorization, method_arn, request_id)
+        if denied is not None:
+            return denied
 
         event = self.proxy_event(
             route, path, path_parameters, query or [], headers, body, policy, request_id, source_ip
         )
-        result, errored = self.invoke(route.handler, event)
+        result, errored = self.invoke(route.spec, event)
         if errored or not isinstance(result, dict) or "statusCode" not in result:
-            return _server_error(request_id)
+            return self.gateway_response("DEFAULT_5XX", request_id, status=502)
         return _http_response(result)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str | None = None,
+        json_body: Any = None,
+        raw_body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> GatewayResponse:
+        """A client's request without HTTP (tests, the bench's in-process phase): ``url`` is a path
+        with its query string; ``token`` becomes ``Authorization: Token <token>``."""
+        parts = urlsplit(url)
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers.setdefault("Authorization", f"Token {token}")
+        body = raw_body
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        return self.handle(
+            method,
+            parts.path,
+            query=parse_qsl(parts.query, keep_blank_values=True),
+            headers=list(all_headers.items()),
+            body=body,
+        )
+
+    def _authorize(
+        self, authorization: str, method_arn: str, request_id: str
+    ) -> tuple[dict[str, Any], GatewayResponse | None]:
+        """The authorizer's policy for this token (cached like API Gateway's authorizer cache)."""
+        now = self._clock()
+        with self._policies_lock:
+            cached = self._policies.get(authorization)
+        if cached is not None and cached[0] > now:
+            policy = cached[1]
+        else:
+            policy, errored = self.invoke(
+                self.authorizer,
+                {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn},
+            )
+            if errored:
+                unauthorized = isinstance(policy, dict) and policy.get("errorMessage") == "Unauthorized"
+                if unauthorized:
+                    return {}, self.gateway_response("UNAUTHORIZED", request_id)
+                return {}, self.gateway_response("DEFAULT_5XX", request_id, status=500)
+            if self.authorizer_cache_s > 0:
+                with self._policies_lock:
+                    self._policies[authorization] = (now + self.authorizer_cache_s, policy)
+        if not _allows(policy, method_arn):
+            return {}, self.gateway_response("ACCESS_DENIED", request_id)
+        return policy, None
 
     def proxy_event(
         self,
@@ -224,11 +297,6 @@ def _allows(policy: Any, method_arn: str) -> bool:
 def _arn_matches(pattern: str, arn: str) -> bool:
     regex = "^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$"
     return re.match(regex, arn) is not None
-
-
-def _server_error(request_id: str) -> GatewayResponse:
-    body = json.dumps({"detail": GATEWAY_ERRORS[500], "request_id": request_id}).encode()
-    return GatewayResponse(500, [("Content-Type", "application/json")], body)
 
 
 def _http_response(result: dict[str, Any]) -> GatewayResponse:

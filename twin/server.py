@@ -1,21 +1,34 @@
-"""The local twin: the whole production workflow on one machine, offline.
+"""The local twin: the whole production workflow on one machine, offline, behind one address.
 
-One process runs moto in server mode (DynamoDB, S3, Step Functions with execution on, Secrets
-Manager, Lambda, IAM), provisioned from the same catalog and ASL file CDK deploys; the
-in-process Lambda runner, so the state machine's Lambda tasks run our handlers; the API Gateway
-emulator on ``host:port``; and the Replicate emulator, which the workflow reaches through
-``VIDEOGEN_REPLICATE_BASE_URL``. It is a twin of production, not a second implementation.
+``videogen serve`` runs:
 
-Tasks live in moto's memory: stopping the twin forgets them.
+* moto in server mode (DynamoDB, S3, Step Functions with execution on, Secrets Manager, Lambda,
+  IAM), provisioned by the one local deployment (``twin.deployment``) from the same catalog and
+  ASL file CDK deploys;
+* the functions in worker processes, a pool per function, each worker one execution environment
+  with that function's own environment (``twin.lambda_runner``), so concurrent requests run in
+  parallel as they do in Lambda;
+* the Replicate emulator in a process of its own, which the workflow reaches through
+  ``VIDEOGEN_REPLICATE_BASE_URL``;
+* one HTTP front on ``host:port`` (or ``--public-url``): the API (the API Gateway emulator),
+  the media bucket (presigned URLs are signed for this address and proxied to moto's S3),
+  the example images.
+
+Every URL a client receives goes through the front. Tasks live in moto's memory: stopping the
+twin forgets them.
 """
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,8 +42,13 @@ from twin.examples import spec_transition_request
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEV_OWNER = "dev"
-#: The workflow's clients reach moto here; the in-process Lambdas too.
+#: moto and the emulator listen here; the workers reach them here.
 LOOPBACK = "127.0.0.1"
+#: API Gateway's default authorizer cache (the stack's ``authorizer_cache_seconds``).
+AUTHORIZER_CACHE_S = 300.0
+#: Connections waiting to be accepted: a burst of clients must queue, not be reset.
+LISTEN_BACKLOG = 1024
+STOP_DEADLINE_S = 15.0
 
 
 class PortInUseError(RuntimeError):
@@ -45,14 +63,6 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(probe.getsockname()[1])
 
 
-def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise PortInUseError(host, port) from error
-
-
 @dataclass
 class TwinConfig:
     host: str = LOOPBACK
@@ -60,6 +70,17 @@ class TwinConfig:
     token: str | None = None
     timing: WorkflowTiming = field(default_factory=WorkflowTiming)
     render_concurrency: int = 2
+    #: The address clients use when the twin sits behind a proxy (default ``http://host:port``).
+    public_url: str | None = None
+    #: Execution environments per function.
+    max_workers: int = 4
+    authorizer_cache_s: float = AUTHORIZER_CACHE_S
+
+
+class _FrontServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True  # a restart right after Ctrl-C must not trip over TIME_WAIT
+    request_queue_size = LISTEN_BACKLOG
 
 
 class Twin:
@@ -69,45 +90,61 @@ class Twin:
         self.config = config or TwinConfig()
         self.token = ""
         self.base_url = ""
-        self._moto: Any = None
-        self._emulator: Any = None
-        self._http: http.server.ThreadingHTTPServer | None = None
-        self._http_thread: threading.Thread | None = None
+        self.replicate_url = ""
+        self.deployment: Any = None
         self.started_in_s = 0.0
+        self._moto: Any = None
+        self._emulator: subprocess.Popen[str] | None = None
+        self._http: _FrontServer | None = None
+        self._http_thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> Twin:
         began = time.monotonic()
         config = self.config
-        _check_port_free(config.host, config.port)  # fail fast, before anything else starts
+        self._bind_front()  # first: a port in use fails before anything else starts
         moto_port = free_port()
-        self._environment(moto_port)
+        # moto's Step Functions interpreter calls moto back at localhost:$MOTO_PORT (its own
+        # setting, read at each call); nothing else of ours reads the process environment.
+        os.environ["MOTO_PORT"] = str(moto_port)
         _quiet_libraries()
 
         from moto.server import ThreadedMotoServer
 
-        from replicate_emulator import ReplicateEmulator
-        from twin import lambda_runner
+        from twin.deployment import LocalDeployment
 
         self._moto = ThreadedMotoServer(LOOPBACK, moto_port, verbose=False)
         self._moto.start()
-        _enable_step_functions_execution(moto_port)
-        lambda_runner.install()
+        moto_url = f"http://{LOOPBACK}:{moto_port}"
+        _enable_step_functions_execution(moto_url)
+        self.replicate_url = self._start_emulator()
 
-        self._emulator = ReplicateEmulator(render_concurrency=config.render_concurrency)
-        replicate_url = self._emulator.start(LOOPBACK, 0)
-
-        self._provision(replicate_url)
-        self._serve_http()
+        self.deployment = LocalDeployment(
+            timing=config.timing,
+            replicate_base_url=self.replicate_url,
+            aws_endpoint=moto_url,
+            public_url=self.base_url,
+            runtime="workers",
+            max_workers=config.max_workers,
+        ).provision()
+        self.token = self.deployment.mint_token(DEV_OWNER, config.token)
+        # "Ready" means ready: one execution environment per function is up before the banner,
+        # so the first requests do not wait for cold starts.
+        self.deployment.warm()
+        self._serve_front()
         self.started_in_s = time.monotonic() - began
         return self
 
     def stop(self) -> None:
-        """Stop everything this twin started. The Replicate emulator goes first: it kills its
-        ffmpeg renders and may still be fetching input images from our HTTP server."""
+        """Stop everything this twin started: the emulator first (it kills its ffmpeg renders and
+        may still be fetching images from our front), then the executions and functions, the
+        front and moto."""
         if self._emulator is not None:
-            self._emulator.stop()
+            _stop_process(self._emulator)
             self._emulator = None
+        if self.deployment is not None:
+            self.deployment.close()
+            self.deployment = None
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -116,6 +153,14 @@ class Twin:
             self._moto.stop()
             self._moto = None
 
+    def kill(self) -> None:
+        """The last resort (a second signal while stopping): the emulator gets two seconds to kill
+        its renders, the function environments are killed; nothing is left behind."""
+        if self._emulator is not None:
+            _stop_process(self._emulator, timeout_s=2.0)
+        if self.deployment is not None:
+            self.deployment.stop_functions()
+
     def __enter__(self) -> Twin:
         return self.start()
 
@@ -123,56 +168,44 @@ class Twin:
         self.stop()
 
     # -- parts ------------------------------------------------------------------------------------
-    @staticmethod
-    def _environment(moto_port: int) -> None:
-        """Every AWS client of this process (ours, moto's ASL interpreter's) talks to moto."""
-        os.environ.update(
-            {
-                "MOTO_PORT": str(moto_port),
-                "AWS_ENDPOINT_URL": f"http://{LOOPBACK}:{moto_port}",
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
-            }
-        )
-        for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            os.environ.pop(variable, None)
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-
-    def _provision(self, replicate_url: str) -> None:
-        from service.adapters import aws
-        from service.adapters.tokens_table import TokensTable
-        from service.domain.auth import hash_token, new_token
-        from service.settings import get_settings
-        from twin.provision import provision
-
-        deployment = provision(aws.client, timing=self.config.timing)
-        os.environ.update(deployment.environment(replicate_url))
-        get_settings.cache_clear()
-        self.token = self.config.token or new_token()
-        TokensTable(get_settings().tokens_table).put(hash_token(self.token), DEV_OWNER)
-
-    def _serve_http(self) -> None:
-        from twin.gateway import ApiGateway
-
-        gateway = ApiGateway()
-        handler = type("TwinHandler", (_GatewayHandler,), {"gateway": gateway})
+    def _bind_front(self) -> None:
         try:
-            self._http = http.server.ThreadingHTTPServer((self.config.host, self.config.port), handler)
+            self._http = _FrontServer((self.config.host, self.config.port), _FrontHandler)
         except OSError as error:
             raise PortInUseError(self.config.host, self.config.port) from error
-        self._http.daemon_threads = True
-        self.base_url = f"http://{self.config.host}:{self._http.server_address[1]}"
-        self._http_thread = threading.Thread(target=self._http.serve_forever, name="twin-http", daemon=True)
+        port = self._http.server_address[1]
+        host = LOOPBACK if self.config.host in ("", "0.0.0.0") else self.config.host
+        self.base_url = (self.config.public_url or f"http://{host}:{port}").rstrip("/")
+
+    def _serve_front(self) -> None:
+        assert self._http is not None
+        deployment = self.deployment
+        self._http.gateway = deployment.gateway(self.config.authorizer_cache_s)  # type: ignore[attr-defined]
+        self._http.media_bucket = deployment.names.media_bucket  # type: ignore[attr-defined]
+        self._http.moto = urlsplit(deployment.aws_endpoint).netloc  # type: ignore[attr-defined]
+        self._http_thread = threading.Thread(target=self._http.serve_forever, name="twin-front", daemon=True)
         self._http_thread.start()
 
-    @property
-    def replicate_url(self) -> str:
-        """Where the twin's Replicate emulator listens (its ``/_emulator/*`` routes drive faults)."""
-        return str(self._emulator.base_url) if self._emulator is not None else ""
+    def _start_emulator(self) -> str:
+        """The Replicate emulator in a process of its own (in our process group, so that Ctrl-C
+        reaches it too): its renders are its children, and it stops them when it stops."""
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "replicate_emulator", "--host", LOOPBACK, "--port", "0",
+                "--render-concurrency", str(self.config.render_concurrency), "--log-level", "WARNING",
+            ],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        self._emulator = process
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        marker = "listening on "
+        if marker not in line:
+            raise RuntimeError(f"The Replicate emulator did not start: {line!r}")
+        threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
+        return line.split(marker, 1)[1].split()[0]
 
     # -- what `videogen serve` prints -------------------------------------------------------------
     def example_request(self) -> dict[str, Any]:
@@ -202,10 +235,10 @@ class Twin:
         )
 
 
-class _GatewayHandler(http.server.BaseHTTPRequestHandler):
-    """HTTP ↔ the API Gateway emulator; ``/examples/*`` serves the shipped example images."""
+class _FrontHandler(http.server.BaseHTTPRequestHandler):
+    """The one address: ``/examples/*``, the media bucket (proxied to moto's S3), the API."""
 
-    gateway: Any
+    server: _FrontServer
     protocol_version = "HTTP/1.1"
     server_version = "videogen-twin"
 
@@ -216,10 +249,18 @@ class _GatewayHandler(http.server.BaseHTTPRequestHandler):
         if parts.path.startswith("/examples/") and self.command in ("GET", "HEAD"):
             self._example(parts.path.removeprefix("/examples/"))
             return
+        bucket = getattr(self.server, "media_bucket", None)
+        if bucket and parts.path.startswith(f"/{bucket}/"):
+            self._media(body)
+            return
         if self.command in ("GET", "HEAD") and (page := web.page_file(parts.path)) is not None:
             self._send(200, page.headers, page.body)
             return
-        response = self.gateway.handle(
+        gateway = getattr(self.server, "gateway", None)
+        if gateway is None:
+            self._send(503, [("Content-Type", "application/json")], b'{"detail": "The twin is starting"}')
+            return
+        response = gateway.handle(
             self.command,
             parts.path,
             query=parse_qsl(parts.query, keep_blank_values=True),
@@ -229,10 +270,7 @@ class _GatewayHandler(http.server.BaseHTTPRequestHandler):
         )
         self._send(response.status, response.headers, response.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
-
-    def do_HEAD(self) -> None:
-        self._handle()
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
     def _example(self, name: str) -> None:
         path = (ASSETS / name).resolve()
@@ -242,26 +280,69 @@ class _GatewayHandler(http.server.BaseHTTPRequestHandler):
         content_type = "image/jpeg" if path.suffix in (".jpg", ".jpeg") else "application/octet-stream"
         self._send(200, [("Content-Type", content_type)], path.read_bytes())
 
+    def _media(self, body: bytes | None) -> None:
+        """Presigned S3 requests, as signed (same path, query and Host), to moto's S3."""
+        forwarded = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower() not in ("connection", "keep-alive", "content-length")
+        }
+        upstream = http.client.HTTPConnection(self.server.moto, timeout=60)  # type: ignore[attr-defined]
+        try:
+            upstream.request(self.command, self.path, body=body, headers=forwarded)
+            answer = upstream.getresponse()
+            headers = [
+                (k, v) for k, v in answer.getheaders() if k.lower() not in ("transfer-encoding", "connection")
+            ]
+            self._send(answer.status, headers, answer.read())
+        except OSError:
+            self._send(502, [("Content-Type", "application/json")], b'{"detail": "Bad gateway"}')
+        finally:
+            upstream.close()
+
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
+        length_sent = False
         for key, value in headers:
-            if key.lower() not in ("content-length", "connection"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+            if key.lower() == "connection":
+                continue
+            if key.lower() == "content-length":
+                if self.command != "HEAD":
+                    continue
+                length_sent = True
+            self.send_header(key, value)
+        if not length_sent:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        logging.getLogger("twin.server.access").info("%s %s", self.address_string(), format % args)
+        logging.getLogger("twin.access").info("%s %s", self.address_string(), format % args)
 
 
-def _enable_step_functions_execution(moto_port: int) -> None:
+def _drain(stream: Any) -> None:
+    for _ in stream:
+        pass
+
+
+def _stop_process(process: subprocess.Popen[str], timeout_s: float = 10.0) -> None:
+    """SIGTERM (the emulator then cancels its renders), SIGKILL if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _enable_step_functions_execution(moto_url: str) -> None:
     """moto's switch for executing ASL, in server mode."""
     import urllib.request
 
     request = urllib.request.Request(
-        f"http://{LOOPBACK}:{moto_port}/moto-api/config",
+        f"{moto_url}/moto-api/config",
         data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
@@ -271,5 +352,53 @@ def _enable_step_functions_execution(moto_port: int) -> None:
 
 
 def _quiet_libraries() -> None:
-    for name in ("werkzeug", "moto", "botocore", "urllib3", "httpx", "replicate_emulator"):
+    for name in ("werkzeug", "moto", "botocore", "urllib3", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# -- videogen serve --------------------------------------------------------------------------------------
+
+
+def serve(config: TwinConfig) -> int:
+    """Run the twin until Ctrl-C or SIGTERM; everything it started stops with it.
+
+    The signal handler only records the signal (it takes no lock: a handler that waits on a lock
+    the interrupted main thread holds never returns); the main thread notices within 0.2 s and
+    stops the twin with a deadline. A second signal while stopping ends at once, killing what is
+    left.
+    """
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack (diagnosis)
+    received: list[int] = []
+    twin = Twin(config)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if len(received) > 1 and stopping.is_set():
+            twin.kill()
+            os._exit(128 + signum)
+
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    try:
+        twin.start()
+    except PortInUseError as error:
+        print(f"videogen: {error}", file=sys.stderr)
+        twin.stop()
+        return 1
+    if not received:
+        print(twin.banner(), flush=True)
+    while not received:
+        time.sleep(0.2)
+    stopping.set()
+    print("Stopping the twin...", file=sys.stderr, flush=True)
+    stopper = threading.Thread(target=twin.stop, name="twin-stop", daemon=True)
+    stopper.start()
+    stopper.join(STOP_DEADLINE_S)
+    if stopper.is_alive():
+        print(f"videogen: the twin did not stop within {STOP_DEADLINE_S:.0f} s; killing it", file=sys.stderr)
+        twin.kill()
+        return 1
+    return 0

@@ -11,6 +11,7 @@ comes from ``VIDEOGEN_TOKENS_TABLE`` and AWS from the usual environment (``AWS_P
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,12 +19,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
-from service.settings import get_settings
+from service.settings import ConfigurationError, TokensSettings
 from videogen_client import cli as client_cli
 
 
 def _tokens_table() -> TokensTable:
-    return TokensTable(get_settings().tokens_table)
+    return TokensTable(TokensSettings.from_environment().tokens_table)
 
 
 def tokens_create(owner: str) -> int:
@@ -48,43 +49,13 @@ def tokens_revoke(token: str | None, owner: str | None) -> int:
     return 0 if removed else 1
 
 
-STOP_DEADLINE_S = 15
+def serve(host: str, port: int, public_url: str | None) -> int:
+    """``videogen serve``: the local twin until Ctrl-C or SIGTERM (see ``twin.server``)."""
+    from twin.server import TwinConfig
+    from twin.server import serve as run_twin
 
-
-def serve(host: str, port: int) -> int:
-    """Run the local twin until Ctrl-C or SIGTERM; everything it started stops with it."""
-    import faulthandler
-    import os
-    import signal
-    import threading
-
-    from twin.server import PortInUseError, Twin, TwinConfig
-
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack (diagnosis)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    twin = Twin(TwinConfig(host=host, port=port, token=os.environ.get("VIDEOGEN_TOKEN") or None))
-    try:
-        twin.start()
-    except PortInUseError as error:
-        print(f"videogen: {error}", file=sys.stderr)
-        twin.stop()
-        return 1
-    try:
-        print(twin.banner(), flush=True)
-        stop.wait()
-    finally:
-        print("Stopping the twin...", file=sys.stderr, flush=True)
-        stopper = threading.Thread(target=twin.stop, daemon=True)
-        stopper.start()
-        stopper.join(STOP_DEADLINE_S)
-        if stopper.is_alive():  # renders are already killed; the rest are daemon threads
-            print(
-                f"videogen: some threads did not stop within {STOP_DEADLINE_S} s; exiting anyway",
-                file=sys.stderr,
-            )
-    return 0
+    token = os.environ.get("VIDEOGEN_TOKEN") or None
+    return run_twin(TwinConfig(host=host, port=port, token=token, public_url=public_url))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -94,6 +65,12 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="Run the local twin: the whole service offline")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=8000, help="Port of the API (default 8000)")
+    serve_cmd.add_argument(
+        "--public-url",
+        default=os.environ.get("VIDEOGEN_PUBLIC_URL") or None,
+        help="The address clients reach the twin at, when it sits behind a proxy "
+        "(default http://HOST:PORT; env VIDEOGEN_PUBLIC_URL)",
+    )
 
     tokens = commands.add_parser("tokens", help="Manage API tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)
@@ -112,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in client_cli.COMMANDS:
         return client_cli.run(args)
     if args.command == "serve":
-        return serve(args.host, args.port)
+        return serve(args.host, args.port, args.public_url)
     try:
         if args.command == "tokens" and args.action == "create":
             if not args.owner.strip():
@@ -124,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BotoCoreError, ClientError) as error:
         print(f"videogen: AWS error: {error}", file=sys.stderr)
         return 1
+    except ConfigurationError as error:
+        print(f"videogen: {error}", file=sys.stderr)
+        return 2
     return 2
 
 

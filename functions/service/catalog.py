@@ -8,8 +8,21 @@ ignores it, and the infra tests check the grants match.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from service.settings import (
+    FinalizeSettings,
+    FunctionSettings,
+    ReplicateSettings,
+    StatusSettings,
+    SubmitSettings,
+    TokensSettings,
+    UploadsSettings,
+    variable,
+)
 
 Need = Literal[
     "tasks:read",  # GetItem on the tasks table
@@ -39,11 +52,14 @@ class FunctionSpec:
     ffmpeg: bool = False
     #: API routes served (method, path template with ``{param}``), all behind the authorizer.
     routes: tuple[tuple[str, str], ...] = ()
+    #: Its settings class: the ``VIDEOGEN_*`` variables it reads, hence its environment.
+    settings: type[FunctionSettings] = FunctionSettings
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="authorizer",
+        settings=TokensSettings,
         handler="service.handlers.authorizer.handler",
         description="Token authorizer: Authorization: Token <token>",
         kind="authorizer",
@@ -51,6 +67,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="submit",
+        settings=SubmitSettings,
         handler="service.handlers.submit.handler",
         description="POST routes: validate, record the task, start the workflow",
         needs=frozenset({"tasks:write", "executions:start"}),
@@ -58,6 +75,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="status",
+        settings=StatusSettings,
         handler="service.handlers.status.handler",
         description="GET routes: task state from DynamoDB, presigned result URLs",
         needs=frozenset({"tasks:read", "tasks:write", "executions:describe", "media:read"}),
@@ -65,6 +83,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="uploads",
+        settings=UploadsSettings,
         handler="service.handlers.uploads.handler",
         description="POST /api/uploads/: presigned S3 PUT for an input image",
         routes=(("POST", "/api/uploads/"),),
@@ -72,6 +91,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="start_predictions",
+        settings=ReplicateSettings,
         handler="service.handlers.start_predictions.handler",
         description="Workflow: create the Replicate predictions",
         timeout_s=60,
@@ -81,6 +101,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="poll_predictions",
+        settings=ReplicateSettings,
         handler="service.handlers.poll_predictions.handler",
         description="Workflow: poll the predictions, record progress",
         timeout_s=60,
@@ -90,17 +111,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="finalize",
+        settings=FinalizeSettings,
         handler="service.handlers.finalize.handler",
         description="Workflow: copy the video to S3, thumbnail it, mark SUCCESS",
         memory_mb=1024,
         timeout_s=300,
         kind="workflow",
-        needs=frozenset({"tasks:read", "tasks:write", "media:write", "replicate:secret"}),
+        needs=frozenset({"tasks:read", "tasks:write", "media:write"}),
         asl_placeholder="FinalizeFunctionArn",
         ffmpeg=True,
     ),
     FunctionSpec(
         name="fail_task",
+        settings=ReplicateSettings,
         handler="service.handlers.fail_task.handler",
         description="Workflow: cancel predictions, mark FAILURE",
         timeout_s=60,
@@ -124,6 +147,20 @@ STATE_MACHINE_DEFINITION = "statemachines/video_generation.asl.json"
 
 AUTHORIZER = "authorizer"
 
+#: powertools' service name and metrics namespace (the functions emit EMF under these).
+SERVICE_NAME = "videogen"
+METRICS_NAMESPACE = "VideoGen"
+
+
+def runtime_environment(log_level: str) -> dict[str, str]:
+    """The powertools variables every function gets (CDK and the twin alike)."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": log_level,
+    }
+
+
 #: Error bodies the gateway itself answers with (CDK gateway responses, the twin's gateway),
 #: in the handlers' JSON shape: ``{"detail": ...}``.
 GATEWAY_ERRORS: dict[int, str] = {
@@ -133,6 +170,90 @@ GATEWAY_ERRORS: dict[int, str] = {
     429: "Too many requests: slow down and retry",
     500: "Internal server error",
 }
+
+#: API Gateway's gateway responses, as the stack deploys them and the twin answers them: response
+#: type → (status code, or None to keep API Gateway's; the body's mapping template, in which
+#: ``$context.requestId`` and ``$context.error.messageString`` are API Gateway variables).
+GATEWAY_RESPONSES: dict[str, tuple[int | None, str]] = {
+    "UNAUTHORIZED": (401, json.dumps({"detail": GATEWAY_ERRORS[401]})),
+    "ACCESS_DENIED": (403, json.dumps({"detail": GATEWAY_ERRORS[403]})),
+    "THROTTLED": (429, json.dumps({"detail": GATEWAY_ERRORS[429]})),
+    # An unknown route (or a method a route does not have) is API Gateway's "Missing
+    # Authentication Token" 403; we answer it as the 404 it is.
+    "MISSING_AUTHENTICATION_TOKEN": (404, json.dumps({"detail": GATEWAY_ERRORS[404]})),
+    # Any other 4xx keeps its status; messageString is API Gateway's message as a quoted JSON string.
+    "DEFAULT_4XX": (None, '{"detail": $context.error.messageString}'),
+    "DEFAULT_5XX": (None, json.dumps({"detail": GATEWAY_ERRORS[500], "request_id": "$context.requestId"})),
+}
+
+
+@dataclass(frozen=True)
+class CorsPolicy:
+    """The CORS preflight every route answers (API Gateway's mock OPTIONS methods; the twin's gateway).
+    Browser clients send their token in a header, never cookies."""
+
+    allow_headers: tuple[str, ...] = ("Authorization", "Content-Type")
+    expose_headers: tuple[str, ...] = ("Retry-After",)
+    max_age_s: int = 3600
+
+    @property
+    def allow_methods(self) -> tuple[str, ...]:
+        """Every method a route serves, plus OPTIONS."""
+        methods = {method for spec in FUNCTIONS for method, _ in spec.routes} | {"OPTIONS"}
+        return tuple(sorted(methods))
+
+
+CORS = CorsPolicy()
+
+
+def function_environment(
+    spec: FunctionSpec, values: Mapping[str, str], *, later: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """A function's ``VIDEOGEN_*`` environment: a variable for each field of its settings class that
+    the deployment gives a value (``values``: field name → value). CDK (with CloudFormation
+    tokens as values) and the twin both build functions' environments here; a required field
+    without a value is an error now, not a surprise at the function's first invocation.
+    ``later``: fields the caller adds once they exist (CDK: the state machine's ARN)."""
+    fields = spec.settings.model_fields
+    missing = sorted(spec.settings.required() - values.keys() - later)
+    if missing:
+        raise KeyError(f"{spec.name}: no value for {', '.join(variable(name) for name in missing)}")
+    return {variable(name): str(values[name]) for name in fields if name in values}
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """The names a stage's resources get, in CDK and in the twin alike (CloudFormation names the
+    tables, the bucket and the functions of a real stack; the twin uses these)."""
+
+    stage: str
+
+    @property
+    def prefix(self) -> str:
+        """``videogen-<stage>``: API, alarms, dashboard, log groups."""
+        return f"videogen-{self.stage}"
+
+    @property
+    def replicate_secret(self) -> str:
+        return f"videogen/{self.stage}/replicate-api-token"
+
+    @property
+    def api(self) -> str:
+        return f"{self.prefix}-api"
+
+    @property
+    def state_machine(self) -> str:
+        return f"{self.prefix}-video-generation"
+
+    def table(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    @property
+    def media_bucket(self) -> str:
+        return f"{self.prefix}-media"
+
+    def function(self, name: str) -> str:
+        return f"{self.prefix}-{name.replace('_', '-')}"
 
 
 def function(name: str) -> FunctionSpec:

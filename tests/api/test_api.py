@@ -16,8 +16,8 @@ from service.adapters.tasks_table import TasksTable
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token
 from service.models.domain import Progress, TaskResult
-from service.settings import get_settings
-from tests.support import Reply, Stack, transition_body
+from service.settings import StatusSettings
+from tests.support import NAMES, Reply, Stack, transition_body
 
 CREATE = "/api/transitions/create-and-generate/"
 
@@ -36,7 +36,7 @@ def submit(stack: Stack, token: str, **overrides: Any) -> Reply:
 
 
 def records() -> list[dict[str, Any]]:
-    items = aws.client("dynamodb").scan(TableName=get_settings().tasks_table)["Items"]
+    items = aws.client("dynamodb").scan(TableName=NAMES.table("tasks"))["Items"]
     return [i for i in items if i["task_id"]["S"] != "#counter"]
 
 
@@ -91,7 +91,7 @@ def test_dream_submit_returns_202_with_task_id_and_pending(stack: Stack, token: 
 
 def test_ids_are_unique_increasing_integers(stack: Stack, token: str) -> None:
     first, second = (submit(stack, token).body["task_id"] for _ in range(2))
-    table = TasksTable(get_settings().tasks_table)
+    table = TasksTable(NAMES.table("tasks"))
     a, b = (table.get(arn.rsplit(":", 1)[1]) for arn in (first, second))
     assert a is not None and b is not None
     ids = [a.transition_id, a.generated_transition_id, b.transition_id, b.generated_transition_id]
@@ -213,7 +213,7 @@ def test_missing_or_unknown_token_is_401_on_every_route(stack: Stack, headers: d
 
 def test_a_revoked_token_stops_working(stack: Stack, token: str) -> None:
     assert submit(stack, token).status == 202
-    TokensTable(get_settings().tokens_table).delete(hash_token(token))
+    TokensTable(NAMES.table("tokens")).delete(hash_token(token))
     assert submit(stack, token).status == 401
 
 
@@ -266,18 +266,18 @@ def test_unknown_route_is_a_json_404(stack: Stack, token: str) -> None:
 def test_status_follows_the_record_through_every_state(stack: Stack, token: str) -> None:
     arn = submit(stack, token).body["task_id"]
     name = arn.rsplit(":", 1)[1]
-    table = TasksTable(get_settings().tasks_table)
+    table = TasksTable(NAMES.table("tasks"))
 
     pending = stack.call("GET", task_status(arn), token=token)
     assert pending.body == {"task_id": arn, "state": "PENDING", "ready": False, "info": None}
-    assert pending.headers["retry-after"] == str(get_settings().retry_after_seconds)
+    assert pending.headers["retry-after"] == str(StatusSettings.model_fields["retry_after_seconds"].default)
 
     table.mark_processing(name, [], Progress(current=1, status="Processing frames..."))
     processing = stack.call("GET", task_status(arn), token=token)
     assert processing.body["info"] == {"current": 1, "total": 100, "status": "Processing frames..."}
     assert "retry-after" in processing.headers
 
-    aws.client("s3").put_object(Bucket=get_settings().media_bucket, Key=f"videos/{name}.mp4", Body=b"mp4")
+    aws.client("s3").put_object(Bucket=NAMES.media_bucket, Key=f"videos/{name}.mp4", Body=b"mp4")
     table.mark_success(name, TaskResult(video_key=f"videos/{name}.mp4", thumbnail_key="t.jpg", duration=5))
     success = stack.call("GET", task_status(arn), token=token)
     assert success.body["state"] == "SUCCESS" and success.body["ready"] is True
@@ -300,7 +300,7 @@ def test_the_record_exists_before_the_execution_starts(
     original = Executions.start
 
     def start(self: Executions, name: str, payload: dict[str, Any]) -> str:
-        seen.append(TasksTable(get_settings().tasks_table).get(name) is not None)
+        seen.append(TasksTable(NAMES.table("tasks")).get(name) is not None)
         return original(self, name, payload)
 
     monkeypatch.setattr(Executions, "start", start)

@@ -6,11 +6,16 @@ import pytest
 
 from service.adapters import aws
 from service.domain.auth import hash_token
-from service.settings import get_settings
-from tests.support import Stack, transition_body
+from tests.support import NAMES, Stack, transition_body
 from videogen.cli import main
 
 CREATE = "/api/transitions/create-and-generate/"
+
+
+@pytest.fixture(autouse=True)
+def _operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an operator exports before running ``videogen tokens`` (docs/operations.md)."""
+    monkeypatch.setenv("VIDEOGEN_TOKENS_TABLE", NAMES.table("tokens"))
 
 
 def create(owner: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -24,7 +29,7 @@ def test_created_token_is_stored_only_as_its_hash_and_authorizes(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = create("carol", capsys)
-    items = aws.client("dynamodb").scan(TableName=get_settings().tokens_table)["Items"]
+    items = aws.client("dynamodb").scan(TableName=NAMES.table("tokens"))["Items"]
     assert [i["token_hash"]["S"] for i in items] == [hash_token(token)]
     assert token not in str(items)
     assert items[0]["owner"]["S"] == "carol"

@@ -9,8 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from service.domain.uploads import MAX_UPLOAD_BYTES, UPLOAD_URL_SECONDS
-from service.settings import get_settings
-from tests.support import Stack
+from tests.support import NAMES, Stack
 
 UPLOADS = "/api/uploads/"
 
@@ -40,7 +39,7 @@ def test_upload_answers_a_presigned_put_for_exactly_that_type_and_length_and_a_g
     assert reply.body["headers"] == {"Content-Type": content_type.lower()}
     assert reply.body["expires_in"] == UPLOAD_URL_SECONDS
     put, get = urlsplit(reply.body["upload_url"]), urlsplit(reply.body["file_url"])
-    bucket = get_settings().media_bucket
+    bucket = NAMES.media_bucket
     assert re.fullmatch(rf"/?(?:{bucket}/)?uploads/alice/[0-9a-f-]{{36}}\.{ext}", put.path), put
     assert put.path == get.path
     signed = parse_qs(put.query)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ import pytest
 from videogen import cli
 from videogen_client import TaskStatus
 from videogen_client import cli as client_cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TASK = "f7c3e8d1-9a2b-4c5d-8e7f-1a2b3c4d5e6f"
 
@@ -91,7 +94,7 @@ def test_options_map_to_the_spec_fields_and_voiceover_text_only_when_asked(serve
         "tail_image": "https://a.example/t.jpg",
         "prompt": "p",
         "duration": 10,
-        "transition_type": "zoom",
+        "transition_type": "ZOOM",
         "enable_subtitles": True,
         "subtitles": [{"startTime": 0.0, "endTime": 2.5, "text": "Hi: there"}, {"startTime": 3.0, "endTime": 4.0, "text": "Bye"}],
         "enable_music": True,
@@ -184,16 +187,67 @@ def test_progress_bar_draws_in_place_on_a_terminal_and_line_by_line_otherwise() 
 
     log, terminal = io.StringIO(), Terminal()
     for stream in (log, terminal):
-        bar = client_cli.ProgressBar(stream)
+        now = [100.0]
+        bar = client_cli.ProgressBar(stream, columns=lambda: 120, clock=lambda now=now: now[0])
         for status in statuses:
             bar.status(status)
+            now[0] += 35
         bar.close()
     assert log.getvalue().splitlines() == [
-        "[------------------------------]   0% Waiting to start",
-        "[#############-----------------]  42% Processing frames...",
-        "[##############################] 100% Done",
+        "[------------------------------]   0%  0:00 Waiting to start",
+        "[#############-----------------]  42%  0:35 Processing frames...",
+        "[#############-----------------]  42%  1:10 Processing frames...",
+        "[##############################] 100%  1:45 Done",
     ]
-    assert terminal.getvalue().count("\r") == 3 and terminal.getvalue().endswith("Done\n")
+    assert terminal.getvalue().count("\r") == 4 and terminal.getvalue().endswith("Done\n")
+
+
+@pytest.mark.parametrize("columns", [60, 40, 20])
+def test_progress_bar_never_exceeds_the_terminal_width(columns: int) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    bar = client_cli.ProgressBar(terminal, columns=lambda: columns)
+    bar.status(TaskStatus.model_validate({"task_id": TASK, "state": "PROCESSING", "ready": False,
+                                          "info": {"current": 7, "total": 100,
+                                                   "status": "Waiting for the model to start... " * 3}}))  # fmt: skip
+    drawn = terminal.getvalue().split("\r\x1b[2K")[-1]
+    assert 0 < len(drawn) < columns  # a wrapped line would be left behind by the next redraw
+
+
+def test_cli_choices_mirror_the_api_description() -> None:
+    from videogen_client import options
+
+    schemas = json.loads((ROOT / "docs" / "openapi.json").read_text())["components"]["schemas"]
+    assert tuple(schemas["TransitionType"]["enum"]) == options.TRANSITION_TYPES
+    assert tuple(schemas["SubtitleStyle"]["enum"]) == options.SUBTITLE_STYLES
+    assert tuple(schemas["SubtitlePosition"]["enum"]) == options.SUBTITLE_POSITIONS
+    assert tuple(schemas["MusicType"]["enum"]) == options.MUSIC_TYPES
+    assert tuple(schemas["Voice"]["enum"]) == options.VOICES
+    assert tuple(schemas["DreamStyle"]["enum"]) == options.DREAM_STYLES
+    duration = schemas["TransitionRequest"]["properties"]["duration"]
+    assert tuple(duration["enum"]) == options.DURATIONS
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--duration", "7"], ["--type", "sideways"], ["--music", "polka"], ["--subtitle", "1:6:late"]],
+)
+def test_an_invalid_request_is_refused_before_any_upload(
+    server: Scripted, tmp_path: Path, extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "front.jpg"
+    image.write_bytes(b"\xff\xd8\xff")
+    argv = ["generate", "transition", "--front", str(image), "--tail", str(image), *extra, "--out", "x.mp4"]
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit:  # argparse refuses a value outside the choices
+        code = int(exit.code or 0)
+    assert code == client_cli.EXIT_USAGE
+    assert server.requests == []  # nothing uploaded, nothing submitted
+    assert capsys.readouterr().err.strip()
 
 
 def test_the_client_commands_use_only_the_sdk() -> None:

@@ -7,10 +7,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,15 +27,22 @@ class RunningTwin:
     base_url: str
     token: str
     banner: list[str]
+    #: What it printed after the banner (drained, so that it never blocks on a full pipe).
+    output: list[str]
 
 
-def start_twin(port: int, token: str | None = None) -> RunningTwin:
+def _drain(stream: Any, into: list[str]) -> None:
+    for line in stream:
+        into.append(line)
+
+
+def start_twin(port: int, token: str | None = None, *args: str) -> RunningTwin:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIDEOGEN_", "MOTO_"))}
     if token:
         env["VIDEOGEN_TOKEN"] = token
     videogen = Path(sys.executable).with_name("videogen")
     process = subprocess.Popen(
-        [str(videogen), "serve", "--port", str(port)],
+        [str(videogen), "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -54,11 +63,15 @@ def start_twin(port: int, token: str | None = None) -> RunningTwin:
         raise AssertionError(
             f"twin did not start: {banner} {process.stderr.read() if process.stderr else ''}"
         )
+    output: list[str] = []
+    for stream in (process.stdout, process.stderr):
+        threading.Thread(target=_drain, args=(stream, output), daemon=True).start()
     return RunningTwin(
         process=process,
         base_url=banner[0].removeprefix("videogen local twin: "),
         token=banner[1].removeprefix("token: "),
         banner=banner,
+        output=output,
     )
 
 
@@ -70,8 +83,9 @@ def stop_twin(twin: RunningTwin, timeout: float = 30) -> int:
         twin.process.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack to stderr
         time.sleep(1)
         twin.process.kill()
-        _, stderr = twin.process.communicate(timeout=10)
-        raise AssertionError(f"the twin did not stop within {timeout} s:\n{stderr[-8000:]}") from None
+        twin.process.wait(timeout=10)
+        printed = "".join(twin.output)
+        raise AssertionError(f"the twin did not stop within {timeout} s:\n{printed[-8000:]}") from None
 
 
 def process_group_alive(pgid: int) -> bool:

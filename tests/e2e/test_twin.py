@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -115,7 +116,7 @@ def test_errors_over_http(twin: RunningTwin) -> None:
         assert malformed.status_code == 422
         missing = http.get("/api/transitions/task-status/00000000-0000-4000-8000-000000000000/")
         assert (missing.status_code, missing.json()) == (404, {"detail": "Task not found"})
-    anonymous = httpx.post(f"{twin.base_url}{CREATE}", json=example(twin))
+    anonymous = httpx.post(f"{twin.base_url}{CREATE}", json=example(twin), timeout=30)
     assert anonymous.status_code == 401 and "Token" in anonymous.json()["detail"]
 
 
@@ -138,7 +139,7 @@ def test_env_token_port_in_use_and_sigterm_leaves_nothing_behind() -> None:
     try:
         assert running.token == "vg_known-dev-token"
         with httpx.Client(
-            base_url=running.base_url, headers={"Authorization": "Token vg_known-dev-token"}
+            base_url=running.base_url, headers={"Authorization": "Token vg_known-dev-token"}, timeout=30
         ) as http:
             http.post(CREATE, json=example(running))  # leave a render in flight
         clash = subprocess.run(
@@ -185,3 +186,70 @@ def test_subtitles_music_and_voiceover_through_the_twin(twin: RunningTwin) -> No
     assert "Audio: aac" in description and abs(seconds(description) - 5) < 0.2
     vtt = httpx.get(final["result"]["subtitles_url"], timeout=30)
     assert vtt.text == "WEBVTT\n\n1\n00:00:00.000 --> 00:00:02.500\nFirst subtitle\n"
+
+
+def test_every_url_a_client_receives_goes_through_the_one_address(twin: RunningTwin) -> None:
+    with client(twin) as http:
+        task_id = http.post(CREATE, json=example(twin)).json()["task_id"]
+        final = poll(http, f"/api/transitions/task-status/{task_id}/", lambda b: b["ready"])
+        upload = http.post("/api/uploads/", json={"content_type": "image/png", "content_length": 4}).json()
+        preflight = httpx.options(f"{twin.base_url}{CREATE}", timeout=30)
+    urls = [final["result"][key] for key in ("video_url", "thumbnail_url", "subtitles_url")]
+    urls += [upload["upload_url"], upload["file_url"]]
+    assert all(url.startswith(twin.base_url + "/") for url in urls), urls
+    assert httpx.get(urls[1], timeout=30).content[:3] == b"\xff\xd8\xff"  # served through the front
+    ranged = httpx.get(urls[0], headers={"Range": "bytes=0-99"}, timeout=30)  # how browsers play video
+    assert ranged.status_code == 206 and len(ranged.content) == 100
+    # The upload goes through the same address, then the file is readable at file_url.
+    put = httpx.put(upload["upload_url"], content=b"\x89PNG", headers=upload["headers"], timeout=30)
+    assert put.status_code == 200 and httpx.get(upload["file_url"], timeout=30).content == b"\x89PNG"
+    # A browser on another origin may call the API: the preflight is answered as API Gateway does.
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+
+
+def test_public_url_is_the_address_in_every_url() -> None:
+    port = free_port()
+    public = f"http://localhost:{port}"  # another spelling of the address, as a proxy would give
+    running = start_twin(port, None, "--public-url", public)
+    try:
+        assert running.base_url == public
+        with httpx.Client(
+            base_url=public, headers={"Authorization": f"Token {running.token}"}, timeout=30
+        ) as http:
+            upload = http.post(
+                "/api/uploads/", json={"content_type": "image/png", "content_length": 4}
+            ).json()
+        assert upload["upload_url"].startswith(public + "/") and upload["file_url"].startswith(public + "/")
+        assert example(running)["front_image"].startswith(public + "/examples/")
+    finally:
+        assert stop_twin(running) == 0
+
+
+def test_repeated_signals_to_a_busy_twin_stop_it_within_seconds_and_it_restarts_at_once() -> None:
+    port = free_port()
+    running = start_twin(port)
+    with httpx.Client(
+        base_url=running.base_url, headers={"Authorization": f"Token {running.token}"}, timeout=30
+    ) as http:
+        for index in range(4):  # renders, polls and workers in flight
+            assert http.post(CREATE, json=example(running, prompt=f"busy {index}")).status_code == 202
+    time.sleep(1.0)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+        running.process.send_signal(signum)
+        time.sleep(0.05)
+    try:
+        running.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        running.process.kill()
+        raise AssertionError("the twin did not stop within 20 s of the signals") from None
+    deadline = time.monotonic() + 10  # its children are reaped as they exit
+    while process_group_alive(running.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_group_alive(running.process.pid), "".join(running.output)
+    again = start_twin(port)  # the same port, right away: no "already in use"
+    try:
+        assert again.base_url.endswith(f":{port}")
+    finally:
+        assert stop_twin(again) == 0

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from service.catalog import CORS, FunctionSpec
 from twin.gateway import ApiGateway
 
 
@@ -17,8 +18,8 @@ def captured() -> tuple[ApiGateway, list[dict[str, Any]]]:
     """A gateway whose 'Lambdas' record the events they get (the authorizer allows owner 'olga')."""
     events: list[dict[str, Any]] = []
 
-    def invoke(handler: str, event: dict[str, Any]) -> tuple[Any, bool]:
-        if handler.endswith("authorizer.handler"):
+    def invoke(spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, bool]:
+        if spec.name == "authorizer":
             arn = event["methodArn"].split("/")[0]
             return {
                 "principalId": "olga",
@@ -90,18 +91,77 @@ def test_gateway_answers_before_any_handler(captured: tuple[ApiGateway, list[dic
     gateway, events = captured
     assert gateway.handle("GET", "/video-status/x").status == 401  # no Authorization: authorizer not run
     assert gateway.handle("GET", "/nowhere", headers=[("Authorization", "Token t")]).status == 404
+    # A method the path does not have is API Gateway's Missing Authentication Token: 404 in our stack.
     reply = gateway.handle("DELETE", "/video-status/x", headers=[("Authorization", "Token t")])
-    assert reply.status == 405 and json.loads(reply.body)["detail"]
+    assert (reply.status, json.loads(reply.body)) == (404, {"detail": "Not Found"})
     assert events == []
 
 
-def test_api_handlers_share_one_environment_lock_workflow_handlers_have_their_own() -> None:
+def test_cors_preflight_is_answered_as_the_stack_answers_it_without_the_authorizer() -> None:
+    calls: list[str] = []
+
+    def invoke(spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, bool]:
+        calls.append(spec.name)
+        return {}, True
+
+    reply = ApiGateway(invoke).handle("OPTIONS", "/api/transitions/create-and-generate/")
+    headers = dict(reply.headers)
+    assert reply.status == 204 and calls == []
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type"
+    assert set(headers["Access-Control-Allow-Methods"].split(",")) == {"GET", "POST", "OPTIONS"}
+    assert headers["Access-Control-Max-Age"] == str(CORS.max_age_s)
+    assert ApiGateway(invoke).handle("OPTIONS", "/nowhere").status == 404
+
+
+def test_the_authorizer_policy_is_cached_per_token_for_the_ttl() -> None:
+    now = [1000.0]
+    calls: list[str] = []
+
+    def invoke(spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, bool]:
+        calls.append(spec.name)
+        if spec.name == "authorizer":
+            return {
+                "principalId": "olga",
+                "context": {"owner": "olga"},
+                "policyDocument": {"Statement": [{"Effect": "Allow", "Resource": ["arn:aws:execute-api:*"]}]},
+            }, False
+        return {"statusCode": 200, "body": "{}"}, False
+
+    gateway = ApiGateway(invoke, authorizer_cache_s=300, clock=lambda: now[0])
+    for _ in range(3):
+        assert gateway.handle("GET", "/video-status/x", headers=[("Authorization", "Token t")]).status == 200
+    assert calls.count("authorizer") == 1
+    now[0] += 301
+    gateway.handle("GET", "/video-status/x", headers=[("Authorization", "Token t")])
+    assert calls.count("authorizer") == 2
+
+
+def test_a_function_error_is_a_502_with_the_request_id(
+    captured: tuple[ApiGateway, list[dict[str, Any]]],
+) -> None:
+    def invoke(spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, bool]:
+        if spec.name == "authorizer":
+            return {
+                "principalId": "olga",
+                "policyDocument": {"Statement": [{"Effect": "Allow", "Resource": ["arn:aws:execute-api:*"]}]},
+            }, False
+        return {"errorType": "KeyError", "errorMessage": "boom"}, True
+
+    reply = ApiGateway(invoke).handle("GET", "/video-status/x", headers=[("Authorization", "Token t")])
+    body = json.loads(reply.body)
+    assert reply.status == 502 and body["detail"] == "Internal server error" and body["request_id"]
+    assert "boom" not in reply.body.decode()
+
+
+def test_in_process_api_handlers_share_one_environment_lock_workflow_handlers_have_their_own() -> None:
     """powertools keeps the current event on a class shared by all resolvers of a process."""
     from service.catalog import FUNCTIONS
-    from twin.lambda_runner import _environment
+    from twin.lambda_runner import InProcessRuntime
 
-    api = [spec.handler for spec in FUNCTIONS if spec.routes]
-    workflow = [spec.handler for spec in FUNCTIONS if spec.kind == "workflow"]
-    assert len({id(_environment(h)) for h in api}) == 1
-    assert len({id(_environment(h)) for h in workflow}) == len(workflow)
-    assert _environment(api[0]) not in {_environment(h) for h in workflow}
+    runtime = InProcessRuntime(lambda spec: {})
+    api = [spec for spec in FUNCTIONS if spec.routes]
+    workflow = [spec for spec in FUNCTIONS if spec.kind == "workflow"]
+    assert len({id(runtime._lock_for(s)) for s in api}) == 1
+    assert len({id(runtime._lock_for(s)) for s in workflow}) == len(workflow)
+    assert runtime._lock_for(api[0]) not in {runtime._lock_for(s) for s in workflow}

@@ -109,3 +109,42 @@ def test_voiceover_with_nothing_to_say_names_the_field() -> None:
     )
     [error] = errors_of(transition_body(enable_voiceover=True, voice="robot"))
     assert error["loc"] == ("voice",) and "'af_bella'" in error["msg"]
+
+
+# -- settings: one class per function, validated at cold start -------------------------------------------
+def test_a_function_missing_a_resource_fails_naming_the_variable() -> None:
+    from service.settings import ConfigurationError, StatusSettings
+
+    with pytest.raises(ConfigurationError) as caught:
+        StatusSettings.from_environment({"VIDEOGEN_TASKS_TABLE": "t", "VIDEOGEN_PRESIGN_SECONDS": "5"})
+    message = str(caught.value)
+    assert "VIDEOGEN_STATE_MACHINE_ARN: is not set" in message
+    assert "VIDEOGEN_MEDIA_BUCKET: is not set" in message
+    assert "VIDEOGEN_PRESIGN_SECONDS" in message  # below its minimum of 60
+    assert "VIDEOGEN_TASKS_TABLE" not in message
+
+
+def test_settings_read_only_their_own_variables() -> None:
+    from service.settings import TokensSettings
+
+    settings = TokensSettings.from_environment(
+        {"VIDEOGEN_TOKENS_TABLE": "tokens", "VIDEOGEN_TASKS_TABLE": "x"}
+    )
+    assert settings.tokens_table == "tokens"
+
+
+def test_every_function_environment_is_built_from_its_settings_class() -> None:
+    from service.catalog import FUNCTIONS, function_environment
+
+    values = {
+        "tasks_table": "tasks",
+        "tokens_table": "tokens",
+        "media_bucket": "media",
+        "replicate_secret_name": "secret",
+        "state_machine_arn": "arn:aws:states:us-east-1:1:stateMachine:m",
+    }
+    for spec in FUNCTIONS:
+        environment = function_environment(spec, values)
+        spec.settings.from_environment(environment)  # complete: validates
+    with pytest.raises(KeyError, match="VIDEOGEN_TOKENS_TABLE"):
+        function_environment(next(s for s in FUNCTIONS if s.name == "authorizer"), {})

@@ -16,8 +16,7 @@ import pytest
 from replicate_emulator import ReplicateEmulator
 from service.adapters import aws
 from service.catalog import WorkflowTiming
-from service.settings import get_settings
-from tests.support import Stack, transition_body
+from tests.support import NAMES, Stack, transition_body
 
 pytestmark = pytest.mark.workflow
 
@@ -66,7 +65,7 @@ def probe_seconds(data: bytes) -> float:
 
 
 def s3_object(key: str) -> bytes:
-    return bytes(aws.client("s3").get_object(Bucket=get_settings().media_bucket, Key=key)["Body"].read())
+    return bytes(aws.client("s3").get_object(Bucket=NAMES.media_bucket, Key=key)["Body"].read())
 
 
 # -- success --------------------------------------------------------------------------------------

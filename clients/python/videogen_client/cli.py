@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from videogen_client import (
     TransitionRequest,
     ValidationError,
     VideogenError,
+    options,
 )
 
 COMMANDS = ("generate", "status", "wait")
@@ -105,8 +108,14 @@ def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
     transition.add_argument("--front", required=True, metavar="PATH_OR_URL", help="First frame")
     transition.add_argument("--tail", required=True, metavar="PATH_OR_URL", help="Last frame")
     transition.add_argument("--prompt", help="What happens between them")
-    transition.add_argument("--duration", type=int, help="Seconds (the service allows 5 or 10)")
-    transition.add_argument("--type", dest="transition_type", help="Transition type, e.g. SMOOTH, ENERGETIC")
+    transition.add_argument("--duration", type=int, choices=options.DURATIONS, help="Seconds: 5 or 10")
+    transition.add_argument(
+        "--type",
+        dest="transition_type",
+        type=_one_of(options.TRANSITION_TYPES),
+        metavar="TYPE",
+        help=f"Transition type: {', '.join(options.TRANSITION_TYPES)}",
+    )
     transition.add_argument(
         "--subtitle",
         action="append",
@@ -114,9 +123,24 @@ def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
         metavar="START:END:TEXT",
         help="A subtitle cue in seconds (repeatable); turns subtitles on",
     )
-    transition.add_argument("--subtitle-style", help="default, bold or minimal")
-    transition.add_argument("--subtitle-position", help="bottom, middle or top")
-    transition.add_argument("--music", metavar="TYPE", help="Add music of this type (e.g. ambient)")
+    transition.add_argument(
+        "--subtitle-style",
+        type=_one_of(options.SUBTITLE_STYLES),
+        metavar="STYLE",
+        help="default, bold or minimal",
+    )
+    transition.add_argument(
+        "--subtitle-position",
+        type=_one_of(options.SUBTITLE_POSITIONS),
+        metavar="POSITION",
+        help="bottom, middle or top",
+    )
+    transition.add_argument(
+        "--music",
+        type=_one_of(options.MUSIC_TYPES),
+        metavar="TYPE",
+        help=f"Add music of this type: {', '.join(options.MUSIC_TYPES)}",
+    )
     transition.add_argument("--voiceover", metavar="TEXT", help="Add a voice-over speaking TEXT")
 
     dream = kinds.add_parser(
@@ -127,7 +151,9 @@ def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
         formatter_class=raw,
     )
     dream.add_argument("--dream", required=True, help="The dream, in words")
-    dream.add_argument("--style", required=True, help="Realistic, Animated or Cursed")
+    dream.add_argument(
+        "--style", required=True, type=_one_of(options.DREAM_STYLES), help="Realistic, Animated or Cursed"
+    )
 
     status = commands.add_parser(
         "status",
@@ -148,25 +174,57 @@ def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
     wait.add_argument("task_id", metavar="TASK_ID")
 
 
+def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse type: one of ``allowed``, any case (as the API accepts them), refused before
+    anything is uploaded."""
+    by_fold = {value.casefold(): value for value in allowed}
+
+    def parse(text: str) -> str:
+        try:
+            return by_fold[text.strip().casefold()]
+        except KeyError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(allowed)}") from None
+
+    return parse
+
+
 # -- progress -------------------------------------------------------------------------------------------
 class ProgressBar:
-    """``[#######-------]  42% Processing frames...`` on stderr: redrawn in place on a terminal,
-    one line per change otherwise (logs, CI)."""
+    """``[#######-------]  42%  0:12 Processing frames...`` on stderr: redrawn in place on a terminal
+    (cut to its width, so a redraw never leaves a wrapped line behind), one line per change
+    otherwise (logs, CI)."""
 
     WIDTH = 30
 
-    def __init__(self, stream: IO[str] | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        enabled: bool = True,
+        *,
+        columns: Callable[[], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
         self.tty = enabled and self.stream.isatty()
+        self._columns = columns or (lambda: shutil.get_terminal_size((80, 24)).columns)
+        self._clock = clock
+        self._started = clock()
         self._last = ""
         self._drawn = False
 
     def _draw(self, fraction: float, label: str) -> None:
         if not self.enabled:
             return
-        filled = round(fraction * self.WIDTH)
-        line = f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {round(fraction * 100):3d}% {label}"
+        elapsed = int(self._clock() - self._started)
+        clock = f"{elapsed // 60}:{elapsed % 60:02d}"
+        percent = f"{round(fraction * 100):3d}%"
+        columns = self._columns() - 1  # writing the last column makes some terminals wrap
+        bar_width = max(5, min(self.WIDTH, columns - len(percent) - len(clock) - 6))
+        filled = round(fraction * bar_width)
+        line = f"[{'#' * filled}{'-' * (bar_width - filled)}] {percent} {clock:>5} {label}"
+        if self.tty:
+            line = line[:columns]
         if line == self._last:
             return
         self._last = line
@@ -249,7 +307,17 @@ def _subtitle(spec: str) -> Subtitle:
 
 
 def _transition_request(ctx: Context, args: argparse.Namespace) -> TransitionRequest:
-    subtitles = [_subtitle(spec) for spec in args.subtitle]  # before any upload: fail fast
+    # Everything the service would refuse is refused before any upload (the choices in the
+    # parser, the cues here): an invalid request must not cost the user an upload.
+    subtitles = [_subtitle(spec) for spec in args.subtitle]
+    duration = args.duration or options.DURATIONS[0]
+    for cue in subtitles:
+        if cue.endTime > duration:
+            raise UsageError(
+                f"--subtitle {cue.startTime:g}:{cue.endTime:g}: ends after the video ({duration} s)"
+            )
+        if cue.startTime >= cue.endTime:
+            raise UsageError(f"--subtitle {cue.startTime:g}:{cue.endTime:g}: START must be before END")
     request = TransitionRequest(
         front_image=_image(ctx, args.front, "--front"),
         tail_image=_image(ctx, args.tail, "--tail"),

@@ -47,8 +47,8 @@ class TaskService:
         tasks: TasksTable,
         executions: Executions,
         *,
-        stale_after: timedelta,
-        ttl: timedelta,
+        stale_after: timedelta = timedelta(seconds=60),
+        ttl: timedelta = timedelta(days=30),
     ) -> None:
         self.tasks = tasks
         self.executions = executions

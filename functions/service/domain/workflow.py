@@ -37,24 +37,35 @@ FAILED_STATUSES = {"failed": "failed", "canceled": "was canceled", "aborted": "w
 
 
 class Workflow:
+    """The steps. Each function gets what its steps use: the Replicate steps a gateway (built lazily:
+    the token comes from Secrets Manager), Finalize the media store."""
+
     def __init__(
         self,
-        gateway: Callable[[], ReplicateGateway],
         tasks: TasksTable,
-        media: MediaStore,
         *,
+        gateway: Callable[[], ReplicateGateway] | None = None,
+        media: MediaStore | None = None,
         download_timeout: float = 120.0,
         max_video_bytes: int = 500 * 1024 * 1024,
     ) -> None:
-        self._gateway = gateway  # built lazily: the token comes from Secrets Manager
+        self._gateway = gateway
         self.tasks = tasks
-        self.media = media
+        self._media = media
         self.download_timeout = download_timeout
         self.max_video_bytes = max_video_bytes
 
     @property
     def replicate(self) -> ReplicateGateway:
+        if self._gateway is None:
+            raise RuntimeError("This function has no Replicate gateway")
         return self._gateway()
+
+    @property
+    def media(self) -> MediaStore:
+        if self._media is None:
+            raise RuntimeError("This function has no media store")
+        return self._media
 
     # -- StartPredictions -----------------------------------------------------------------------
     def start_predictions(self, state: ExecutionInput) -> PredictionsState:

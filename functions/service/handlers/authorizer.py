@@ -18,12 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, token_from_header
 from service.observability import logger
-from service.settings import get_settings
+from service.settings import TokensSettings, load
 
 
 @cache
 def _tokens() -> TokensTable:
-    return TokensTable(get_settings().tokens_table)
+    return TokensTable(load(TokensSettings).tokens_table)
 
 
 def authorize(header: str | None, method_arn: str) -> dict[str, Any]:
@@ -47,5 +47,6 @@ def authorize(header: str | None, method_arn: str) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    load(TokensSettings)  # cold start: a missing variable fails here, by name
     auth_event = APIGatewayAuthorizerTokenEvent(event)
     return authorize(auth_event.get("authorizationToken"), auth_event.method_arn)

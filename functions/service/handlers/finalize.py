@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from service.handlers.workflow_wiring import workflow
+from service.handlers.workflow_wiring import finalizer
 from service.models.workflow import PredictionsState
 from service.observability import logger, metrics
 
@@ -14,7 +14,7 @@ from service.observability import logger, metrics
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = PredictionsState.model_validate(event)
-    finished = workflow().finalize(state)
+    finished = finalizer().finalize(state)
     metrics.add_dimension(name="kind", value=state.kind.value)
     metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PollsPerTask", unit=MetricUnit.Count, value=state.polls)

@@ -9,36 +9,37 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.domain.status import dream_status, transition_status_body
 from service.handlers.http import current_owner, json_response, make_resolver
-from service.handlers.wiring import media_store, task_service
+from service.handlers.wiring import result_media, status_service
 from service.models.api import VideoStatusResponse
 from service.models.domain import Task, TaskKind
 from service.observability import logger
-from service.settings import get_settings
+from service.settings import StatusSettings, load
 
 app = make_resolver()
 
 
 def _presign(key: str) -> str:
-    return media_store().presigned_get(key, get_settings().presign_seconds)
+    return result_media().presigned_get(key, load(StatusSettings).presign_seconds)
 
 
 def _polling_hint(task: Task) -> dict[str, str]:
-    return {} if task.state.terminal else {"Retry-After": str(get_settings().retry_after_seconds)}
+    return {} if task.state.terminal else {"Retry-After": str(load(StatusSettings).retry_after_seconds)}
 
 
 @app.get("/api/transitions/task-status/<task_id>/", summary="State of any task (transitions schema)")
 def task_status(task_id: str) -> Response[dict[str, Any]]:
-    task = task_service().get(current_owner(app), task_id)
+    task = status_service().get(current_owner(app), task_id)
     return json_response(200, transition_status_body(task, _presign), headers=_polling_hint(task))
 
 
 @app.get("/video-status/<task_id>", summary="State of a dream task (dream schema)")
 def video_status(task_id: str) -> Response[VideoStatusResponse]:
-    task = task_service().get(current_owner(app), task_id, kind=TaskKind.DREAM)
+    task = status_service().get(current_owner(app), task_id, kind=TaskKind.DREAM)
     body = dream_status(task, _presign).model_dump(mode="json")
     return json_response(200, body, headers=_polling_hint(task))
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    load(StatusSettings)  # cold start: a missing variable fails here, by name
     return app.resolve(event, context)

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from service.domain import recipes
 from service.domain.options import MAX_DREAM_CHARS, DreamStyle
 from service.handlers.http import current_owner, json_response, make_resolver
-from service.handlers.wiring import task_service
+from service.handlers.wiring import submit_service
 from service.models.api import (
     DreamAccepted,
     DreamQuery,
@@ -23,7 +23,7 @@ from service.models.api import (
 )
 from service.models.domain import TaskKind
 from service.observability import logger, metrics
-from service.settings import get_settings
+from service.settings import SubmitSettings, load
 
 app = make_resolver()
 
@@ -44,12 +44,12 @@ def _accepted(body: Any) -> Response:
 )
 def create_and_generate(request: Annotated[TransitionRequest, Body()]) -> Response[TransitionAccepted]:
     owner = current_owner(app)
-    settings = get_settings()
+    settings = load(SubmitSettings)
     models = recipes.Models(
         video=settings.transition_model, music=settings.music_model, tts=settings.tts_model
     )
     job = recipes.transition_job(request, models)
-    task = task_service().submit(owner, TaskKind.TRANSITION, request.model_dump(mode="json"), job)
+    task = submit_service().submit(owner, TaskKind.TRANSITION, request.model_dump(mode="json"), job)
     logger.info("Transition submitted", extra={"task_id": task.task_id, "owner": owner})
     _count_submitted(TaskKind.TRANSITION)
     return _accepted(TransitionAccepted(task_id=task.execution_arn))
@@ -66,8 +66,8 @@ def generate_video(
 ) -> Response[DreamAccepted]:
     owner = current_owner(app)
     query = DreamQuery(dream=dream.strip() or dream, style=style)
-    job = recipes.dream_job(query.dream, query.style, get_settings().dream_model)
-    task = task_service().submit(owner, TaskKind.DREAM, query.model_dump(mode="json"), job)
+    job = recipes.dream_job(query.dream, query.style, load(SubmitSettings).dream_model)
+    task = submit_service().submit(owner, TaskKind.DREAM, query.model_dump(mode="json"), job)
     logger.info("Dream submitted", extra={"task_id": task.task_id, "owner": owner})
     _count_submitted(TaskKind.DREAM)
     return _accepted(DreamAccepted(task_id=task.execution_arn))
@@ -76,4 +76,5 @@ def generate_video(
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    load(SubmitSettings)  # cold start: a missing variable fails here, by name
     return app.resolve(event, context)

@@ -11,9 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.domain.uploads import prepare_upload
 from service.handlers.http import current_owner, json_response, make_resolver
-from service.handlers.wiring import media_store
+from service.handlers.wiring import upload_media
 from service.models.uploads import UploadRequest, UploadResponse
 from service.observability import logger
+from service.settings import UploadsSettings, load
 
 app = make_resolver()
 
@@ -25,7 +26,7 @@ app = make_resolver()
 )
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadResponse]:
     owner = current_owner(app)
-    ticket = prepare_upload(media_store(), owner, request.content_type, request.content_length)
+    ticket = prepare_upload(upload_media(), owner, request.content_type, request.content_length)
     logger.info(
         "Upload prepared",
         extra={"owner": owner, "content_type": request.content_type, "bytes": request.content_length},
@@ -35,4 +36,5 @@ def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadR
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    load(UploadsSettings)  # cold start: a missing variable fails here, by name
     return app.resolve(event, context)

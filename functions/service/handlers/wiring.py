@@ -1,4 +1,9 @@
-"""Builds the API functions' domain objects from settings, once per cold start."""
+"""Builds the API functions' domain objects from their settings, once per cold start.
+
+Each function has its own settings class (``service.settings``), so each gets its own builders:
+in Lambda every function is a process of its own, and in the twin's in-process runner the
+caches keep the functions apart the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,41 @@ from service.adapters.executions import Executions
 from service.adapters.media import MediaStore
 from service.adapters.tasks_table import TasksTable
 from service.domain.tasks import TaskService
-from service.settings import get_settings
+from service.settings import StatusSettings, SubmitSettings, UploadsSettings, load
 
 
 @cache
-def task_service() -> TaskService:
-    settings = get_settings()
+def submit_service() -> TaskService:
+    settings = load(SubmitSettings)
     return TaskService(
         TasksTable(settings.tasks_table),
         Executions(settings.state_machine_arn),
-        stale_after=timedelta(seconds=settings.stale_after_seconds),
         ttl=timedelta(days=settings.task_ttl_days),
     )
 
 
 @cache
-def media_store() -> MediaStore:
-    return MediaStore(get_settings().media_bucket)
+def status_service() -> TaskService:
+    settings = load(StatusSettings)
+    return TaskService(
+        TasksTable(settings.tasks_table),
+        Executions(settings.state_machine_arn),
+        stale_after=timedelta(seconds=settings.stale_after_seconds),
+    )
+
+
+@cache
+def result_media() -> MediaStore:
+    """The status function's view of the bucket: presigned GETs of results."""
+    return MediaStore(load(StatusSettings).media_bucket)
+
+
+@cache
+def upload_media() -> MediaStore:
+    return MediaStore(load(UploadsSettings).media_bucket)
 
 
 def reset() -> None:
     """Forget cached objects (tests change settings between cases)."""
-    task_service.cache_clear()
-    media_store.cache_clear()
+    for builder in (submit_service, status_service, result_media, upload_media):
+        builder.cache_clear()

@@ -19,6 +19,7 @@ from pydantic import (
     HttpUrl,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -67,7 +68,9 @@ def _check_duration(value: int) -> int:
 
 #: An http(s) URL, kept as pydantic's HttpUrl and written out as a plain string.
 ImageUrl = Annotated[HttpUrl, PlainSerializer(str, return_type=str)]
-Duration = Annotated[int, AfterValidator(_check_duration)]
+Duration = Annotated[
+    int, AfterValidator(_check_duration), WithJsonSchema({"type": "integer", "enum": list(DURATIONS)})
+]
 
 
 class Subtitle(BaseModel):

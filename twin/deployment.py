@@ -1,0 +1,285 @@
+"""The one local deployment: the service set up off AWS, the same way for the tests, the twin and
+the bench.
+
+From the same declarations CDK deploys (``service.catalog``: functions, their settings classes,
+tables, resource names; ``statemachines/``: the workflow) it provisions moto — tables, bucket,
+the Replicate token secret, a role, the functions, the state machine —, gives each function its
+own environment (``service.catalog.function_environment``, as CDK does), installs the Lambda
+runner (worker processes per function, or in-process for tests), mints tokens and stops what is
+still running. Nothing here is written a second time elsewhere.
+
+``aws_endpoint`` is moto's server (the twin, the bench's load phase) or None for moto in decorator
+mode in this process (the tests). ``public_url`` is the address clients reach the twin at: the
+functions that presign media for clients sign for it, so every URL a client receives goes
+through the one address the user chose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import boto3
+
+from service.adapters.tokens_table import TokensTable
+from service.catalog import (
+    FUNCTIONS,
+    TABLES,
+    FunctionSpec,
+    ResourceNames,
+    WorkflowTiming,
+    function_environment,
+    runtime_environment,
+    workflow_substitutions,
+)
+from service.domain.auth import hash_token, new_token
+from twin import lambda_runner, workflow_definition
+
+LAMBDA_RUNTIME = "python3.12"
+REGION = "us-east-1"
+#: Where the twin's functions presign media for clients (status: results; uploads: PUT and GET).
+CLIENT_FACING_MEDIA = frozenset({"media:read", "media:upload"})
+
+
+def _placeholder_zip() -> bytes:
+    """moto wants code; the runtimes import the real handlers instead."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "Handlers run locally: see twin/lambda_runner.py\n")
+    return buffer.getvalue()
+
+
+@dataclass
+class LocalDeployment:
+    """Call :meth:`provision` once, :meth:`close` at the end (or use it as a context manager)."""
+
+    stage: str = "local"
+    timing: WorkflowTiming = field(default_factory=WorkflowTiming)
+    replicate_base_url: str | None = None
+    replicate_api_token: str = "local-replicate-token"
+    #: Overrides of settings fields (``stale_after_seconds``: "0"...), for the functions that have them.
+    settings: Mapping[str, str] = field(default_factory=dict)
+    aws_endpoint: str | None = None
+    public_url: str | None = None
+    runtime: Literal["in-process", "workers"] = "in-process"
+    #: Execution environments per function (workers runtime).
+    max_workers: int = 4
+    #: powertools in the functions: quiet by default (the twin's terminal, the tests' output).
+    log_level: str = "WARNING"
+
+    state_machine_arn: str = ""
+    function_arns: dict[str, str] = field(default_factory=dict)
+    _runtime: lambda_runner.Runtime | None = None
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames(self.stage)
+
+    # -- AWS clients ---------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """A client of this deployment's AWS (moto's server, or moto in this process)."""
+        if self.aws_endpoint is None:
+            from service.adapters import aws
+
+            return aws.client(service)
+        return boto3.session.Session().client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.aws_endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    # -- the functions' configuration ----------------------------------------------------------------
+    def values(self) -> dict[str, str]:
+        """Settings field → value for this deployment (each function takes the fields it declares)."""
+        values = {
+            "tasks_table": self.names.table("tasks"),
+            "tokens_table": self.names.table("tokens"),
+            "media_bucket": self.names.media_bucket,
+            "replicate_secret_name": self.names.replicate_secret,
+        }
+        if self.state_machine_arn:
+            values["state_machine_arn"] = self.state_machine_arn
+        if self.replicate_base_url:
+            values["replicate_base_url"] = self.replicate_base_url
+        return values | dict(self.settings)
+
+    def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """The function's ``VIDEOGEN_*`` variables (its settings class decides which)."""
+        return function_environment(spec, self.values())
+
+    def process_environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """A worker's whole environment, as Lambda builds one: runtime variables, AWS (moto), the
+        powertools variables and the function's own settings."""
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "VIDEOGEN_", "MOTO_", "POWERTOOLS_"))
+        }
+        environment = {
+            **inherited,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_LAMBDA_FUNCTION_NAME": self.names.function(spec.name),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            **runtime_environment(self.log_level),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            **self.function_environment(spec),
+        }
+        if self.aws_endpoint:
+            environment["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        if self.public_url and spec.needs & CLIENT_FACING_MEDIA:
+            environment["AWS_ENDPOINT_URL_S3"] = self.public_url
+        return environment
+
+    # -- provisioning --------------------------------------------------------------------------------
+    def provision(self) -> LocalDeployment:
+        """Tables, bucket, secret, role, functions and the state machine; then the Lambda runner."""
+        names = self.names
+        dynamodb = self.client("dynamodb")
+        for table in TABLES:
+            dynamodb.create_table(
+                TableName=names.table(table.name),
+                KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            if table.ttl_attribute:
+                dynamodb.update_time_to_live(
+                    TableName=names.table(table.name),
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                )
+        self.client("s3").create_bucket(Bucket=names.media_bucket)
+        self.client("secretsmanager").create_secret(
+            Name=names.replicate_secret, SecretString=self.replicate_api_token
+        )
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                 "Action": "sts:AssumeRole"}
+            ],
+        }  # fmt: skip
+        role_arn = self.client("iam").create_role(
+            RoleName=f"{names.prefix}-role", AssumeRolePolicyDocument=json.dumps(trust)
+        )["Role"]["Arn"]
+
+        lambda_client = self.client("lambda")
+        code = _placeholder_zip()
+        for spec in FUNCTIONS:
+            created = lambda_client.create_function(
+                FunctionName=names.function(spec.name),
+                Runtime=LAMBDA_RUNTIME,
+                Role=role_arn,
+                Handler=spec.handler,
+                Code={"ZipFile": code},
+                Description=spec.description,
+                Timeout=spec.timeout_s,
+                MemorySize=spec.memory_mb,
+            )
+            self.function_arns[spec.name] = created["FunctionArn"]
+
+        definition = workflow_definition.render(workflow_substitutions(self.function_arns, self.timing))
+        machine = self.client("stepfunctions").create_state_machine(
+            name=names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
+        )
+        self.state_machine_arn = machine["stateMachineArn"]
+        self._install_runtime()
+        return self
+
+    def _install_runtime(self) -> None:
+        runtime: lambda_runner.Runtime
+        if self.runtime == "workers":
+            runtime = lambda_runner.WorkerPoolRuntime(self.process_environment, self.max_workers)
+        else:
+            runtime = lambda_runner.InProcessRuntime(self.function_environment)
+        self._runtime = runtime
+        lambda_runner.install()
+        for spec in FUNCTIONS:
+            lambda_runner.register(self.names.function(spec.name), spec, runtime)
+
+    @property
+    def lambda_runtime(self) -> lambda_runner.Runtime:
+        if self._runtime is None:
+            raise RuntimeError("provision() first")
+        return self._runtime
+
+    def invoke(self, spec: FunctionSpec, event: Any) -> tuple[str, bool]:
+        """Invoke a function as API Gateway does (the authorizer, a route's handler)."""
+        name = self.names.function(spec.name)
+        arn = self.function_arns.get(spec.name, f"arn:aws:lambda:{REGION}:123456789012:function:{name}")
+        return self.lambda_runtime.invoke(spec, event, lambda_runner.context_for(spec, name, arn))
+
+    def gateway(self, authorizer_cache_s: float = 0.0) -> Any:
+        """The API Gateway emulator in front of this deployment's functions."""
+        from twin.gateway import ApiGateway
+
+        def invoke(spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, bool]:
+            payload, errored = self.invoke(spec, event)
+            return json.loads(payload), errored
+
+        return ApiGateway(invoke, stage=self.stage, authorizer_cache_s=authorizer_cache_s)
+
+    def warm(self) -> None:
+        """Start one execution environment per function now (workers runtime), not at first use."""
+        if isinstance(self._runtime, lambda_runner.WorkerPoolRuntime):
+            self._runtime.warm(list(FUNCTIONS))
+
+    # -- operations ------------------------------------------------------------------------------------
+    def mint_token(self, owner: str, token: str | None = None) -> str:
+        """A token for ``owner`` (stored as its hash, as ``videogen tokens create`` does)."""
+        token = token or new_token()
+        TokensTable(self.names.table("tokens"), client=self.client("dynamodb")).put(hash_token(token), owner)
+        return token
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn}
+        if status:
+            kwargs["statusFilter"] = status
+        executions: list[dict[str, Any]] = []
+        for page in self.client("stepfunctions").get_paginator("list_executions").paginate(**kwargs):
+            executions.extend(page["executions"])
+        return executions
+
+    def stop_executions(self) -> None:
+        """Stop what is still running, so no execution outlives its deployment."""
+        sfn = self.client("stepfunctions")
+        for execution in self.executions("RUNNING"):
+            for _ in range(50):  # moto cannot stop an execution whose worker has not started yet
+                try:
+                    sfn.stop_execution(executionArn=execution["executionArn"])
+                    break
+                except AttributeError:
+                    time.sleep(0.02)
+                except sfn.exceptions.ExecutionDoesNotExist:
+                    break
+
+    def stop_functions(self) -> None:
+        """End every execution environment (worker processes) now."""
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            lambda_runner.unregister(runtime)
+            runtime.close()
+
+    def close(self) -> None:
+        """Stop executions, then the function environments."""
+        if self.state_machine_arn:
+            with contextlib.suppress(Exception):  # moto already gone: nothing left to stop
+                self.stop_executions()
+        self.stop_functions()
+
+    def __enter__(self) -> LocalDeployment:
+        return self.provision()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
