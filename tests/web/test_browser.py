@@ -4,7 +4,8 @@ node test files in web/tests/browser/, against ``videogen serve`` in a subproces
 What they cover: the form filled with the twin's example images (one pasted, one uploaded through
 ``POST /api/uploads/``), Generate, the progress bar moving to 100 % with the state in words, the
 video playing (readyState >= 3, currentTime advancing) with its thumbnail as poster, the WebVTT as
-a track and a download link; a reload mid-task resuming the same task to SUCCESS; the API's 422
+a track and a download link; a reload mid-task resuming the same task to SUCCESS; the same flow
+with the page on another origin than the API, as deployed (CORS for the API and the media); the API's 422
 shown next to the field it names; the subtitle checks made as you type; a refused token; the dream
 tab; "My tasks" hidden while the list route answers 404, and used once it exists. Screenshots go to
 web/test-results/screenshots (``VIDEOGEN_SCREENSHOTS=docs/screenshots`` refreshes the README's).

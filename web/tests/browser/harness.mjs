@@ -19,6 +19,8 @@ export const CHROMIUM = required('VIDEOGEN_CHROMIUM')
 export const SCREENSHOTS = process.env.VIDEOGEN_SCREENSHOTS || ''
 export const REPORT = process.env.VIDEOGEN_WEB_REPORT || ''
 export const ASSETS = new URL('../../../twin/assets/', import.meta.url).pathname
+/** The twin's address under another name: another origin for the browser, the same server. */
+export const OTHER_ORIGIN = BASE_URL.replace('//127.0.0.1:', '//localhost:')
 
 /** How long a whole task may take on a loaded 2-core machine (it takes ~7 s idle). */
 export const TASK_TIMEOUT = 180_000
@@ -61,8 +63,13 @@ export async function openBrowser () {
  * A page on the dashboard. Records uncaught errors (`page.errors`) and, from the first byte, every
  * change of the progress bar (`progressLog(page)`), so a test can see it move without sampling.
  */
-export async function openDashboard (context, { token = TOKEN } = {}) {
+export async function openDashboard (context, { token = TOKEN, origin = BASE_URL } = {}) {
   const page = await context.newPage()
+  if (origin !== BASE_URL) {
+    // The page on another origin than the API, as deployed (CloudFront vs API Gateway): its
+    // config.json names the API, as the deployment writes it.
+    await page.route(`${origin}/config.json`, (route) => route.fulfill({ json: { apiUrl: BASE_URL } }))
+  }
   page.errors = []
   page.on('pageerror', (error) => page.errors.push(error.message))
   await page.addInitScript(() => {
@@ -81,7 +88,7 @@ export async function openDashboard (context, { token = TOKEN } = {}) {
     }
     new MutationObserver(record).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow', 'aria-valuetext', 'data-state'] })
   })
-  const response = await page.goto(token ? `${BASE_URL}/#token=${encodeURIComponent(token)}` : `${BASE_URL}/`)
+  const response = await page.goto(token ? `${origin}/#token=${encodeURIComponent(token)}` : `${origin}/`)
   // The page runs under the Content-Security-Policy it is deployed with (web/headers.json).
   if (!/script-src 'self'/.test(response.headers()['content-security-policy'] ?? '')) {
     throw new Error(`the page came without its Content-Security-Policy: ${JSON.stringify(response.headers())}`)

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { after, before, test } from 'node:test'
 
-import { assertClean, BASE_URL, fillTransition, openBrowser, openDashboard, playsForReal, progressLog, REPORT, screenshot, showFrame, TASK_TIMEOUT, taskStatus, TOKEN } from './harness.mjs'
+import { assertClean, BASE_URL, OTHER_ORIGIN, fillTransition, openBrowser, openDashboard, playsForReal, progressLog, REPORT, screenshot, showFrame, TASK_TIMEOUT, taskStatus, TOKEN } from './harness.mjs'
 
 let browser
 before(async () => { browser = await openBrowser() })
@@ -116,5 +116,23 @@ test('a reload mid-task resumes the same task to SUCCESS, without starting anoth
   assert.equal(await page.evaluate(() => localStorage.getItem('currentTaskId')), null)
   const played = await playsForReal(page.locator('video'))
   assert.ok(played.readyState >= 3 && played.later > played.first, JSON.stringify(played))
+  await assertClean(page)
+})
+
+test('on another origin than the API, as deployed: CORS lets it upload, generate and play with subtitles', { timeout: TASK_TIMEOUT + 60_000 }, async (t) => {
+  if (OTHER_ORIGIN === BASE_URL) return t.skip(`the twin is not on 127.0.0.1 (${BASE_URL}): no second origin to load the page from`)
+  const page = await openDashboard(browser.context, { origin: OTHER_ORIGIN })
+  const crossOrigin = []
+  page.on('request', (request) => { if (request.url().startsWith(BASE_URL)) crossOrigin.push(`${request.method()} ${new URL(request.url()).pathname}`) })
+  await fillTransition(page, { uploadTail: true, subtitles: [{ startTime: 0, endTime: 2.5, text: 'First subtitle' }] })
+  await page.getByRole('button', { name: 'Generate', exact: true }).click()
+  const video = page.locator('video')
+  await video.waitFor({ timeout: TASK_TIMEOUT })
+  assert.ok(crossOrigin.includes('POST /api/uploads/') && crossOrigin.includes('POST /api/transitions/create-and-generate/'), crossOrigin.join(', '))
+  assert.ok(crossOrigin.some((call) => call.startsWith('PUT ')), 'the upload went to the media bucket')
+  const played = await playsForReal(video)
+  assert.ok(played.readyState >= 3 && played.later > played.first, JSON.stringify(played))
+  await video.evaluate((element) => { element.textTracks[0].mode = 'hidden' })
+  await page.waitForFunction(() => document.querySelector('video').textTracks[0]?.cues?.length > 0)
   await assertClean(page)
 })
