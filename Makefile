@@ -1,5 +1,6 @@
-# Two commands for a fresh machine (Python 3.11+): `make serve` (the local twin) and `make test`.
-# Each creates or reuses .venv and installs what it needs.
+# Two commands for a fresh machine (Python 3.11+, Node.js): `make serve` (the local twin and its
+# dashboard page) and `make test`. Each creates or reuses .venv and web/node_modules and installs
+# what it needs.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 TWIN_STAMP := $(VENV)/.installed-twin
 PORT   ?= 8000
 
-.PHONY: test lint typecheck unit serve synth clean
+.PHONY: test lint typecheck unit serve synth clean page browser screenshots
 
 # Everything (tests, CDK, linters); it includes the twin's set.
 $(STAMP): pyproject.toml
@@ -24,13 +25,46 @@ $(TWIN_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[twin]"
 	@touch $(TWIN_STAMP)
 
-## make serve [PORT=8000]: the local twin (the whole service offline) on 127.0.0.1:$(PORT)
-serve: $(TWIN_STAMP)
+## make serve [PORT=8000]: the local twin (the whole service offline) on 127.0.0.1:$(PORT), and
+## the dashboard page at http://127.0.0.1:$(PORT)/ (built first when missing or stale)
+serve: $(TWIN_STAMP) page
 	$(BIN)/videogen serve --port $(PORT)
 
-## make test: lint, type-check and the whole test suite (unit, API, workflow under moto, emulator)
-test: $(STAMP) lint typecheck
+## make test: lint, type-check and the whole test suite (unit, API, workflow under moto, emulator,
+## the dashboard page under Vitest and in Chromium)
+test: $(STAMP) lint typecheck page browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# -- the dashboard page (web/): npm ci from the lockfile, then vite build into web/dist ---------------
+NPM      ?= npm
+WEB_DEPS := web/node_modules/.package-lock.json
+WEB_PAGE := web/dist/index.html
+WEB_SRC  := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.js \
+            web/package.json clients/js/videoGenerationApi.js
+
+$(WEB_DEPS): web/package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+	  cd web && $(NPM) ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	else echo "npm not found: the dashboard page is not built (its tests report themselves skipped)"; fi
+
+$(WEB_PAGE): $(WEB_DEPS) $(WEB_SRC)
+	@if [ -f $(WEB_DEPS) ]; then cd web && $(NPM) run --silent build -- --logLevel warn; fi
+
+page: $(WEB_PAGE)
+
+## Debian's chromium for the browser tests: installed when missing and make runs as root (CI does);
+## otherwise those tests report themselves skipped, with the reason.
+browser:
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || [ -n "$$VIDEOGEN_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "chromium could not be installed: the browser tests will report themselves skipped"; \
+	else echo "chromium is not installed and make is not root: the browser tests will report themselves skipped"; fi
+
+## make screenshots: the browser tests, saving the page's screenshots into docs/screenshots
+screenshots: $(STAMP) page browser
+	VIDEOGEN_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/web/test_browser.py -q -rs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -55,4 +89,4 @@ synth: $(STAMP)
 	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"aws:cdk:bundling-stacks": []}' $(BIN)/python app.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist web/test-results

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.functions import ServiceFunctions
+from infra.web import allowed_origins
 from service.catalog import AUTHORIZER, CORS, FUNCTIONS, GATEWAY_RESPONSES
 
 #: One JSON object per request in the access log group.
@@ -59,11 +60,18 @@ def resource_path(route_path: str) -> str:
 
 class Api(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: StackConfig, functions: ServiceFunctions
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        functions: ServiceFunctions,
+        page_origin: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=config.log_retention)
-        origins = list(config.cors_allow_origins)
+        #: ``*``, or the operator's list with the dashboard page's origin first (infra/web.py).
+        self.cors_origins = origins = allowed_origins(config.cors_allow_origins, page_origin)
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -110,7 +118,15 @@ class Api(Construct):
                     authorization_type=apigw.AuthorizationType.CUSTOM,
                 )
 
-        cors_origin = {"Access-Control-Allow-Origin": f"'{origins[0]}'"} if len(origins) == 1 else {}
+        # Errors the gateway answers itself (401, 429, ...) must be readable by the calling page too.
+        # With a list, the caller's Origin is echoed: these bodies carry no data, and a browser
+        # only gets this far from an allowed origin, as every route needs the (preflighted)
+        # Authorization header.
+        cors_origin = (
+            {"Access-Control-Allow-Origin": f"'{origins[0]}'"}
+            if len(origins) == 1
+            else {"Access-Control-Allow-Origin": "method.request.header.Origin", "Vary": "'Origin'"}
+        )
         for response_type, (status, template) in GATEWAY_RESPONSES.items():
             self.rest_api.add_gateway_response(
                 f"{response_type.title().replace('_', '')}Response",

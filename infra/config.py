@@ -47,6 +47,7 @@ _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _MODEL = re.compile(r"^[\w.-]+/[\w.-]+(:[0-9a-f]{8,})?$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
 class ConfigError(ValueError):
@@ -102,6 +103,14 @@ class StackConfig:
             problems.append("authorizer_cache_seconds: between 0 and 3600")
         if not self.cors_allow_origins:
             problems.append("cors_allow_origins: at least one origin (or '*')")
+        elif "*" in self.cors_allow_origins and len(self.cors_allow_origins) > 1:
+            problems.append(
+                "cors_allow_origins: '*' alone, or a list of origins (the page's is always added)"
+            )
+        elif any(not _ORIGIN.match(origin) for origin in self.cors_allow_origins if origin != "*"):
+            problems.append(
+                "cors_allow_origins: origins like 'https://app.example.com' (scheme and host, no path)"
+            )
         if self.api_execution_log_level not in ("ERROR", "INFO"):
             problems.append("api_execution_log_level: ERROR or INFO")
         if problems:

@@ -12,6 +12,7 @@ from infra.config import StackConfig
 from infra.functions import ServiceFunctions
 from infra.observability import Monitored, Observability
 from infra.storage import Storage
+from infra.web import Web
 from infra.workflow import Workflow
 
 
@@ -27,7 +28,9 @@ class VideoGenStack(Stack):
         # After the machine: submit/status get its ARN, every function its grants. The machine
         # references only workflow functions, which never reference it: no dependency cycle.
         self.functions.connect(self.workflow.state_machine)
-        self.api = Api(self, "Api", config=config, functions=self.functions)
+        self.web = Web(self, "Web", config=config, storage=self.storage)
+        self.api = Api(self, "Api", config=config, functions=self.functions, page_origin=self.web.origin)
+        self.web.publish(api_url=self.api.rest_api.url, cors_origins=self.api.cors_origins)
         self.observability = Observability(
             self,
             "Observability",
@@ -41,6 +44,7 @@ class VideoGenStack(Stack):
         )
 
         outputs = {
+            "PageUrl": (self.web.url, "The dashboard page: open it in a browser"),
             "ApiUrl": (
                 self.api.rest_api.url,
                 "Base URL (ends with /): append api/transitions/..., generate-video, video-status/...",

@@ -82,3 +82,10 @@ def stack(deploy: Callable[..., Stack]) -> Iterator[Stack]:
     stack = deploy(replicate_base_url="http://127.0.0.1:9")
     yield stack
     stack.stop_all()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The dashboard page's measured figures (tests/web/report.py)."""
+    from tests.web.report import print_summary
+
+    print_summary(terminalreporter)

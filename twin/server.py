@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from service.catalog import WorkflowTiming
+from twin import web
 from twin.examples import spec_transition_request
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -219,6 +220,7 @@ class Twin:
             [
                 f"videogen local twin: {self.base_url}",
                 f"token: {self.token}",
+                f"dashboard: {self.base_url}/#token={self.token}  (open it in a browser)",
                 "",
                 "Try it:",
                 f"  curl -s -X POST {self.base_url}/api/transitions/create-and-generate/ \\",
@@ -250,6 +252,9 @@ class _FrontHandler(http.server.BaseHTTPRequestHandler):
         bucket = getattr(self.server, "media_bucket", None)
         if bucket and parts.path.startswith(f"/{bucket}/"):
             self._media(body)
+            return
+        if self.command in ("GET", "HEAD") and (page := web.page_file(parts.path)) is not None:
+            self._send(200, page.headers, page.body)
             return
         gateway = getattr(self.server, "gateway", None)
         if gateway is None:

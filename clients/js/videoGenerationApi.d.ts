@@ -29,6 +29,7 @@ export interface TransitionParams {
   music_type?: string
   enable_voiceover?: boolean
   voiceover_text?: string
+  voice?: string
 }
 
 export interface Accepted {
@@ -51,6 +52,8 @@ export interface TransitionResult {
   duration: number
   status: 'completed'
   created_at: string
+  /** WebVTT of the subtitles, when there are any. */
+  subtitles_url?: string | null
 }
 
 export interface TaskStatus {
@@ -60,6 +63,28 @@ export interface TaskStatus {
   info?: ProgressInfo | null
   result?: TransitionResult
   error?: string
+}
+
+export interface UploadTicket {
+  /** Presigned PUT for exactly this content type and length. */
+  upload_url: string
+  method: 'PUT'
+  /** Headers the PUT must carry. */
+  headers: Record<string, string>
+  /** Presigned GET of the uploaded file: send it as front_image / tail_image. */
+  file_url: string
+  /** Seconds both URLs stay valid. */
+  expires_in: number
+}
+
+export interface TaskListItem extends TaskStatus {
+  kind: 'transition' | 'dream'
+  created_at: string
+}
+
+export interface TaskList {
+  items: TaskListItem[]
+  next_cursor: string | null
 }
 
 export interface VideoStatus {
@@ -134,3 +159,5 @@ export function resumePendingTask(
   onStatus?: (status: TaskStatus) => void,
   options?: TrackOptions
 ): Promise<TransitionResult | null>
+export function uploadImage(file: Blob & { name?: string }, options?: { filename?: string }): Promise<UploadTicket>
+export function listTasks(filters?: { limit?: number; cursor?: string; state?: string; kind?: string }): Promise<TaskList>

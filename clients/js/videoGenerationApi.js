@@ -161,6 +161,50 @@ export async function pollVideoStatus (
   })
 }
 
+// -- Uploads and the task list (beyond the spec) --------------------------------------------------
+
+/**
+ * Upload a local image (a `File` or `Blob`): `POST /api/uploads/` for a presigned PUT, then the
+ * PUT itself, straight to storage. Resolves with the upload's answer; send its `file_url` as
+ * `front_image`/`tail_image`. A type or size the API refuses is a 422 (`detail` says which); a
+ * refused PUT rejects with 'Upload failed with status N'.
+ * @param {Blob & { name?: string }} file
+ * @param {{ filename?: string }} [options]
+ */
+export async function uploadImage (file, { filename = file?.name } = {}) {
+  const ticket = await request('POST', '/api/uploads/', {
+    body: {
+      content_type: file.type,
+      content_length: file.size,
+      ...(filename ? { filename: String(filename).slice(0, 255) } : {})
+    }
+  })
+  const fetchImpl = settings.fetch ?? globalThis.fetch
+  let response
+  try {
+    // No Authorization here: the URL carries its own signature, over this type and length.
+    response = await fetchImpl(ticket.upload_url, { method: ticket.method ?? 'PUT', headers: ticket.headers, body: file })
+  } catch (cause) {
+    throw withKind(new Error('Network Error', { cause }), 'network')
+  }
+  if (!response.ok) {
+    throw withKind(new Error(`Upload failed with status ${response.status}`), 'http', { status: response.status })
+  }
+  return ticket
+}
+
+/**
+ * The owner's tasks, newest first: `GET /api/tasks/?limit=&cursor=&state=&kind=` →
+ * `{ items, next_cursor }`, each item shaped like a task-status answer plus `kind` and `created_at`.
+ * @param {{ limit?: number, cursor?: string, state?: string, kind?: string }} [filters]
+ */
+export function listTasks (filters = {}) {
+  const query = Object.fromEntries(
+    Object.entries(filters).filter(([, value]) => value !== undefined && value !== null && value !== '')
+  )
+  return request('GET', '/api/tasks/', { query })
+}
+
 // -- Resume polling after a page refresh (the spec's last section) ----------------------------------
 
 export const CURRENT_TASK_KEY = 'currentTaskId'

@@ -38,6 +38,8 @@ def test_the_module_exports_what_the_spec_clients_import() -> None:
         "generateDreamVideo",
         "checkVideoStatus",
         "resumePendingTask",
+        "uploadImage",
+        "listTasks",
     ):
         assert (
             f"export function {name}" in source

@@ -13,11 +13,13 @@ import {
   CURRENT_TASK_KEY,
   generateDreamVideo,
   generateVideo,
+  listTasks,
   pendingTask,
   pollTaskStatus,
   pollVideoStatus,
   rememberTask,
-  resumePendingTask
+  resumePendingTask,
+  uploadImage
 } from '../../../clients/js/videoGenerationApi.js'
 
 const TASK = 'arn:aws:states:us-east-1:123456789012:execution:videogen-video-generation:f7c3e8d1-9a2b-4c5d-8e7f-1a2b3c4d5e6f'
@@ -205,5 +207,52 @@ describe('resume polling after a page refresh', () => {
     } finally {
       delete globalThis.localStorage
     }
+  })
+})
+
+describe('uploads and the task list', () => {
+  test('uploadImage asks for a presigned PUT, then PUTs the file there without the token', async () => {
+    const base = `http://127.0.0.1:${server.address().port}`
+    const ticket = {
+      upload_url: `${base}/bucket/uploads/dev/1.png?X-Amz-Signature=abc`,
+      method: 'PUT',
+      headers: { 'Content-Type': 'image/png' },
+      file_url: `${base}/bucket/uploads/dev/1.png?X-Amz-Signature=get`,
+      expires_in: 3600
+    }
+    script.set('POST /api/uploads/', [answer(ticket)])
+    script.set('PUT /bucket/uploads/dev/1.png', [answer({})])
+    const file = new File([new Uint8Array([137, 80, 78, 71, 1, 2, 3])], 'front.png', { type: 'image/png' })
+    assert.deepEqual(await uploadImage(file), ticket)
+    assert.deepEqual(JSON.parse(requests[0].body), { content_type: 'image/png', content_length: 7, filename: 'front.png' })
+    assert.equal(requests[0].headers.authorization, 'Token vg_test')
+    const put = requests[1]
+    assert.equal(put.method, 'PUT')
+    assert.equal(put.url, '/bucket/uploads/dev/1.png?X-Amz-Signature=abc')
+    assert.equal(put.headers['content-type'], 'image/png')
+    assert.equal(put.headers['content-length'], '7')
+    assert.equal(put.headers.authorization, undefined, 'the signature is the credential')
+  })
+
+  test('uploadImage: a refused type is the API 422; a refused PUT names its status', async () => {
+    const detail = [{ loc: ['body', 'content_type'], msg: "content_type must be 'image/jpeg', 'image/png' or 'image/webp'", type: 'content_type_not_allowed' }]
+    script.set('POST /api/uploads/', [answer({ detail }, 422)])
+    const gif = new Blob(['GIF89a'], { type: 'image/gif' })
+    await assert.rejects(uploadImage(gif), (error) => error.status === 422 && error.detail[0].loc[1] === 'content_type')
+    assert.equal(requests.length, 1, 'nothing is PUT after a refusal')
+
+    const base = `http://127.0.0.1:${server.address().port}`
+    script.set('POST /api/uploads/', [answer({ upload_url: `${base}/put`, method: 'PUT', headers: { 'Content-Type': 'image/jpeg' }, file_url: 'x', expires_in: 1 })])
+    script.set('PUT /put', [answer({}, 403)])
+    await assert.rejects(uploadImage(new Blob(['x'], { type: 'image/jpeg' })), { message: 'Upload failed with status 403', kind: 'http', status: 403 })
+  })
+
+  test('listTasks sends only the filters given', async () => {
+    const page = { items: [{ ...success, kind: 'transition', created_at: '2024-01-15T10:30:00Z' }], next_cursor: 'c2' }
+    script.set('GET /api/tasks/', [answer(page)])
+    assert.deepEqual(await listTasks({ limit: 5, cursor: 'c1', state: undefined, kind: '' }), page)
+    assert.equal(requests[0].url, '/api/tasks/?limit=5&cursor=c1')
+    script.set('GET /api/tasks/', [answer({ detail: 'Not Found' }, 404)])
+    await assert.rejects(listTasks(), { message: 'Request failed with status 404', status: 404 })
   })
 })
