@@ -35,6 +35,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import REPO_ROOT, StackConfig
+from service.catalog import MEDIA_CORS
 
 WEB_ROOT = REPO_ROOT / "web"
 #: Security headers, shared with the twin (twin/web.py) so the browser tests run under them.
@@ -237,10 +238,10 @@ class Web(Construct):
         )
         entry.node.add_dependency(assets)  # the new index.html never names files not yet uploaded
         self._media_bucket.add_cors_rule(
-            allowed_methods=[s3.HttpMethods.GET, s3.HttpMethods.HEAD, s3.HttpMethods.PUT],
+            allowed_methods=[s3.HttpMethods(method) for method in MEDIA_CORS.methods],
             allowed_origins=cors_origins,
-            allowed_headers=["Content-Type"],
-            max_age=3600,
+            allowed_headers=list(MEDIA_CORS.headers),
+            max_age=MEDIA_CORS.max_age_s,
         )
         self._suppress_deployment_findings(assets)
 

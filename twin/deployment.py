@@ -31,6 +31,7 @@ import boto3
 from service.adapters.tokens_table import TokensTable
 from service.catalog import (
     FUNCTIONS,
+    MEDIA_CORS,
     TABLES,
     FunctionSpec,
     ResourceNames,
@@ -73,6 +74,8 @@ class LocalDeployment:
     max_workers: int = 4
     #: powertools in the functions: quiet by default (the twin's terminal, the tests' output).
     log_level: str = "WARNING"
+    #: Origins browsers may call from (the API's CORS, the media bucket's CORS rule).
+    cors_origin: str = "*"
 
     state_machine_arn: str = ""
     function_arns: dict[str, str] = field(default_factory=dict)
@@ -159,7 +162,21 @@ class LocalDeployment:
                     TableName=names.table(table.name),
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
                 )
-        self.client("s3").create_bucket(Bucket=names.media_bucket)
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=names.media_bucket)
+        s3.put_bucket_cors(  # the stack's rule (infra/web.py), for the twin's one origin policy
+            Bucket=names.media_bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedMethods": list(MEDIA_CORS.methods),
+                        "AllowedOrigins": [self.cors_origin],
+                        "AllowedHeaders": list(MEDIA_CORS.headers),
+                        "MaxAgeSeconds": MEDIA_CORS.max_age_s,
+                    }
+                ]
+            },
+        )
         self.client("secretsmanager").create_secret(
             Name=names.replicate_secret, SecretString=self.replicate_api_token
         )
@@ -228,7 +245,9 @@ class LocalDeployment:
             payload, errored = self.invoke(spec, event)
             return json.loads(payload), errored
 
-        return ApiGateway(invoke, stage=self.stage, authorizer_cache_s=authorizer_cache_s)
+        return ApiGateway(
+            invoke, stage=self.stage, authorizer_cache_s=authorizer_cache_s, cors_origin=self.cors_origin
+        )
 
     def warm(self) -> None:
         """Start one execution environment per function now (workers runtime), not at first use."""
@@ -251,18 +270,24 @@ class LocalDeployment:
             executions.extend(page["executions"])
         return executions
 
+    def stop_execution(self, arn: str, error: str = "", cause: str = "") -> None:
+        """StopExecution, retried while moto has not started the execution's worker yet (moto 5.2
+        raises AttributeError then; reported upstream as a race)."""
+        sfn = self.client("stepfunctions")
+        for _ in range(100):
+            try:
+                sfn.stop_execution(executionArn=arn, error=error, cause=cause)
+                return
+            except AttributeError:
+                time.sleep(0.02)
+            except sfn.exceptions.ExecutionDoesNotExist:
+                return
+        raise RuntimeError(f"moto never started the execution's worker: {arn}")
+
     def stop_executions(self) -> None:
         """Stop what is still running, so no execution outlives its deployment."""
-        sfn = self.client("stepfunctions")
         for execution in self.executions("RUNNING"):
-            for _ in range(50):  # moto cannot stop an execution whose worker has not started yet
-                try:
-                    sfn.stop_execution(executionArn=execution["executionArn"])
-                    break
-                except AttributeError:
-                    time.sleep(0.02)
-                except sfn.exceptions.ExecutionDoesNotExist:
-                    break
+            self.stop_execution(execution["executionArn"])
 
     def stop_functions(self) -> None:
         """End every execution environment (worker processes) now."""

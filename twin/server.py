@@ -107,6 +107,9 @@ class Twin:
         # moto's Step Functions interpreter calls moto back at localhost:$MOTO_PORT (its own
         # setting, read at each call); nothing else of ours reads the process environment.
         os.environ["MOTO_PORT"] = str(moto_port)
+        # moto's server answers CORS for any origin on every service; S3 answers only what the
+        # bucket's CORS rule allows (the deployment puts the stack's rule): be as strict.
+        os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
         _quiet_libraries()
 
         from moto.server import ThreadedMotoServer

@@ -206,6 +206,19 @@ class CorsPolicy:
 CORS = CorsPolicy()
 
 
+@dataclass(frozen=True)
+class MediaCorsRule:
+    """The media bucket's CORS rule (the stack's, the twin's): pages on the API's allowed origins may
+    PUT uploads and read media with CORS (``<video crossorigin>``, the WebVTT ``<track>``)."""
+
+    methods: tuple[str, ...] = ("GET", "HEAD", "PUT")
+    headers: tuple[str, ...] = ("Content-Type",)
+    max_age_s: int = 3600
+
+
+MEDIA_CORS = MediaCorsRule()
+
+
 def function_environment(
     spec: FunctionSpec, values: Mapping[str, str], *, later: frozenset[str] = frozenset()
 ) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from service.catalog import FUNCTIONS, FunctionSpec
+from tests.support import Stack
 from twin.deployment import LocalDeployment
 from twin.lambda_runner import FunctionPool, LambdaContext
 
@@ -127,3 +128,13 @@ def test_each_function_sees_only_its_own_settings() -> None:
     assert "AWS_ENDPOINT_URL_S3" not in by_name["finalize"]
     for spec in FUNCTIONS:  # and each is complete for its settings class
         spec.settings.from_environment(by_name[spec.name])
+
+
+def test_the_media_bucket_gets_the_stacks_cors_rule(stack: Stack) -> None:
+    from service.catalog import MEDIA_CORS
+    from tests.support import NAMES
+
+    (rule,) = stack.deployment.client("s3").get_bucket_cors(Bucket=NAMES.media_bucket)["CORSRules"]
+    assert tuple(rule["AllowedMethods"]) == MEDIA_CORS.methods
+    assert tuple(rule["AllowedHeaders"]) == MEDIA_CORS.headers
+    assert rule["AllowedOrigins"] == [stack.deployment.cors_origin]

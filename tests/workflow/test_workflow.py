@@ -231,7 +231,7 @@ def test_an_execution_stopped_from_outside_reads_as_failure_via_the_stale_record
     token = stack.token()
     arn = submit_transition(stack, token, image_base_url)
     time.sleep(0.5)
-    stack.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by hand")
+    stack.deployment.stop_execution(arn, error="Operator", cause="stopped by hand")
     assert stack.wait_execution(arn)["status"] == "ABORTED"
     time.sleep(1.1)  # the record is now stale: nothing updated it since the stop
     body = stack.call("GET", status_path(arn), token=token).body
