@@ -2,6 +2,9 @@
 
 ``videogen serve [--port N]`` runs the whole service offline (see ``twin.server``).
 
+``videogen emulator [--port N]`` runs only the Replicate emulator, for anyone developing against
+Replicate offline (see ``replicate_emulator``; ``--help`` lists its options).
+
 ``videogen tokens create --owner NAME`` prints a new API token once (only its SHA-256 hash is
 stored); ``videogen tokens revoke TOKEN`` or ``--owner NAME`` removes tokens. The tokens table
 comes from ``VIDEOGEN_TOKENS_TABLE`` and AWS from the usual environment (``AWS_PROFILE``,
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from replicate_emulator.options import add_arguments as emulator_arguments
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import ConfigurationError, TokensSettings
@@ -72,6 +76,15 @@ def parser() -> argparse.ArgumentParser:
         "(default http://HOST:PORT; env VIDEOGEN_PUBLIC_URL)",
     )
 
+    emulator_arguments(
+        commands.add_parser(
+            "emulator",
+            help="Run only the Replicate emulator (its models, 422s, rate limits, data removal, faults)",
+            description="A Replicate-compatible API on your machine: the official replicate client "
+            "works against it with REPLICATE_BASE_URL (or base_url=) pointing here.",
+        )
+    )
+
     tokens = commands.add_parser("tokens", help="Manage API tokens")
     token_commands = tokens.add_subparsers(dest="action", required=True)
     create = token_commands.add_parser("create", help="Create a token for an owner and print it once")
@@ -90,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return client_cli.run(args)
     if args.command == "serve":
         return serve(args.host, args.port, args.public_url)
+    if args.command == "emulator":
+        from replicate_emulator.__main__ import serve as serve_emulator
+
+        return serve_emulator(args)
     try:
         if args.command == "tokens" and args.action == "create":
             if not args.owner.strip():
