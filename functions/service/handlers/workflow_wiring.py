@@ -45,6 +45,7 @@ def finalizer() -> Workflow:
         media=MediaStore(settings.media_bucket),
         download_timeout=settings.download_timeout_seconds,
         max_video_bytes=settings.max_video_bytes,
+        model_time_scale=settings.model_time_scale,
     )
 
 
