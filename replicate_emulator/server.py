@@ -464,7 +464,7 @@ def _register_control_routes(app: Flask, emu: ReplicateEmulator) -> None:
     @app.post("/_emulator/faults")
     def set_faults() -> Response:
         try:
-            updates = coerce_fault_updates(request.get_json(silent=True))
+            updates = coerce_fault_updates(request.get_json(silent=True, force=True))
         except FaultsError as exc:
             return problem(400, "Invalid faults", str(exc))
         emu.fault_state.update(updates)
@@ -477,7 +477,7 @@ def _register_control_routes(app: Flask, emu: ReplicateEmulator) -> None:
     @app.post("/_emulator/config")
     def set_config() -> Response:
         try:
-            updates = coerce_config_updates(request.get_json(silent=True))
+            updates = coerce_config_updates(request.get_json(silent=True, force=True))
         except ConfigError as exc:
             return problem(400, "Invalid config", str(exc))
         return jsonify(emu._config.update(updates).to_json())
