@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -124,6 +123,14 @@ class Workflow:
             duration=state.job.duration,
             predictions=predictions,
             compose=state.job.compose,
+            own_urls=[
+                value
+                for call in state.job.predictions
+                for name, value in call.input.items()
+                if name in API_FIELDS.get((state.job.kind, call.role), {})
+                and isinstance(value, str)
+                and value.startswith(("http://", "https://"))
+            ],
         )
 
     def _refusal(self, error: UpstreamError, kind: TaskKind) -> str:
@@ -175,7 +182,7 @@ class Workflow:
             reason = public_text(
                 upstream,
                 fields=API_FIELDS.get((state.kind, first.role), {}),
-                own_urls=self._request_urls(state.task_id),
+                own_urls=state.own_urls,
                 model_refs=[p.model for p in predictions],
             )
             next_state.outcome = "failed"
@@ -195,12 +202,6 @@ class Workflow:
                 next_state.outcome, next_state.outputs = "succeeded", {k: v for k, v in outputs.items() if v}
         self.tasks.mark_processing(state.task_id, predictions, progress)
         return next_state
-
-    def _request_urls(self, task_id: str) -> list[str]:
-        """The URLs the owner sent (they may appear in the model's error: the owner knows them)."""
-        task = self.tasks.get(task_id)
-        values: list[Any] = list(task.request.values()) if task is not None else []
-        return [v for v in values if isinstance(v, str) and v.startswith(("http://", "https://"))]
 
     # -- Finalize -------------------------------------------------------------------------------
     def finalize(self, state: PredictionsState) -> Finished:
