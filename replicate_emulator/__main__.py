@@ -10,7 +10,7 @@ import sys
 import time
 from types import FrameType
 
-from .config import EmulatorConfig
+from .config import ConfigError, EmulatorConfig, coerce_config_updates
 from .faults import FaultsError, coerce_fault_updates
 from .options import add_arguments
 from .server import ReplicateEmulator
@@ -33,12 +33,20 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = EmulatorConfig(
-        data_retention_s=args.data_retention,
-        creates_per_minute=args.creates_per_minute,
-        other_calls_per_minute=args.other_calls_per_minute,
-        model_time_scale=args.model_time_scale,
-    )
+    try:
+        config = EmulatorConfig(
+            **coerce_config_updates(
+                {
+                    "data_retention_s": args.data_retention,
+                    "creates_per_minute": args.creates_per_minute,
+                    "other_calls_per_minute": args.other_calls_per_minute,
+                    "model_time_scale": args.model_time_scale,
+                }
+            )
+        )
+    except ConfigError as exc:
+        print(f"replicate emulator: {exc}", file=sys.stderr)
+        return 2
     emulator = ReplicateEmulator(
         api_token=args.api_token, render_concurrency=args.render_concurrency, config=config
     )

@@ -10,9 +10,6 @@ import argparse
 
 from .config import CREATES_PER_MINUTE, DATA_RETENTION_S, OTHER_CALLS_PER_MINUTE
 
-#: ``videogen serve`` sets it so the twin's models take a share of their typical time.
-TIME_SCALE_ENV = "REPLICATE_EMULATOR_MODEL_TIME_SCALE"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The emulator's options (shared by ``videogen emulator`` and ``python -m replicate_emulator``)."""

@@ -20,7 +20,6 @@ import hmac
 import json
 import logging
 import mimetypes
-import os
 import shutil
 import socket
 import tempfile
@@ -40,7 +39,6 @@ from .engine import Engine, FaultPlan, Prediction
 from .errors import InputValidationError, InvalidField
 from .faults import Faults, FaultsError, FaultState, coerce_fault_updates
 from .limits import RateLimiter, retry_after_seconds, throttled_detail
-from .options import TIME_SCALE_ENV
 from .validation import CheckedInput, json_type
 
 log = logging.getLogger(__name__)
@@ -80,9 +78,7 @@ class ReplicateEmulator:
             raise RuntimeError(f"the emulator has no renderer for catalog model(s) {', '.join(unserved)}")
         self.api_token = api_token
         self.render_concurrency = render_concurrency
-        if config is None:
-            config = EmulatorConfig(model_time_scale=float(os.environ.get(TIME_SCALE_ENV) or 0.0))
-        self._config = ConfigState(config)
+        self._config = ConfigState(config or EmulatorConfig())
         self.limiter = RateLimiter()
         self._fault_state = FaultState()
         self._engine: Engine | None = None

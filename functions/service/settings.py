@@ -177,6 +177,12 @@ class ReplicateSettings(FunctionSettings):
         default=None, description="Overrides api.replicate.com (twin, tests)"
     )
     secret_max_age_seconds: int = Field(default=300, ge=0)
+    model_time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="Progress estimates expect a model to run its catalog typical time times this "
+        "(the twin's emulator runs models at a fraction of their real time and says so here)",
+    )
 
 
 class FinalizeSettings(FunctionSettings):

@@ -76,7 +76,7 @@ def test_a_transitions_progress_climbs_as_a_new_user_sees_it() -> None:
     """`videogen serve` as a user starts it runs Kling at a tenth of its typical three minutes,
     polling every 5 s as in production: the progress moves on every poll instead of jumping from
     0 to 99."""
-    twin = start_twin(free_port(), model_time_scale=None)
+    twin = start_twin(free_port())  # `videogen serve` as is
     try:
         seen, body = _watch_one_transition(twin)
     finally:

@@ -363,3 +363,27 @@ def test_a_long_dream_is_drawn_whole_on_several_lines(tmp_path: Path) -> None:
     ]
     size = video.caption_size(words.strip(), fmt)
     assert rows and rows[-1] - rows[0] > 4 * size, (rows[:3], rows[-3:], size)
+
+
+def test_a_model_that_prints_no_progress_waits_out_its_run_time_outside_the_render_slot(
+    tmp_path: Path,
+) -> None:
+    """One render slot, two runs of a model that prints nothing (an instant render here): the
+    second starts while the first still waits out its run time, as predictions at Replicate run
+    side by side. A model that prints progress would hold the slot (its render is paced)."""
+    from replicate_emulator.engine import Engine, FaultPlan
+
+    def instant(ctx: object, inp: dict[str, object]) -> str:
+        return "done"
+
+    spec = models.ModelSpec(catalog().models["kwaivgi/kling-v1.6-standard"], instant)
+    engine = Engine(tmp_path, render_concurrency=1)
+    try:
+        plan = FaultPlan(min_processing_s=1.0)
+        first, second = (engine.create(spec, {}, spec.validate({"prompt": "x"}), plan) for _ in range(2))
+        assert first.done.wait(10) and second.done.wait(10)
+        assert (first.status, second.status) == ("succeeded", "succeeded")
+        assert first.completed_at is not None and second.started_at is not None
+        assert second.started_at < first.completed_at
+    finally:
+        engine.close()

@@ -202,21 +202,6 @@ def test_renders_queue_in_starting_beyond_render_concurrency() -> None:
         assert emu.get_prediction(second.id)["started_at"] >= emu.get_prediction(first.id)["completed_at"]
 
 
-def test_models_that_print_no_progress_wait_side_by_side() -> None:
-    """Kling renders at full speed and waits out its run time outside the render slot: with one
-    slot, the second run starts while the first still waits out its 4 s."""
-    with ReplicateEmulator(render_concurrency=1) as emu:
-        emu.faults.start_delay_s = 0
-        emu.faults.min_processing_s = 4.0
-        client = replicate.Client(api_token="anything", base_url=emu.base_url)
-        first = client.predictions.create(model=STANDARD, input={"prompt": "one"})
-        second = client.predictions.create(model=STANDARD, input={"prompt": "two"})
-        done = [wait_until_done(client, first), wait_until_done(client, second)]
-        assert [p.status for p in done] == ["succeeded", "succeeded"]
-        a, b = (emu.get_prediction(p.id) for p in done)
-        assert b["started_at"] < a["completed_at"]  # the second started before the first ended
-
-
 # --------------------------------------------------------------------------------------------- API surface
 
 
@@ -479,7 +464,7 @@ def test_creates_over_the_per_minute_limit_are_429_with_retry_after(
     raw = httpx.post(
         f"{emulator.base_url}/v1/predictions", json={"version": KLING, "input": {}}, headers=AUTH
     )
-    assert raw.status_code == 429 and 55 <= int(raw.headers["Retry-After"]) <= 60
+    assert raw.status_code == 429 and 30 <= int(raw.headers["Retry-After"]) <= 60
     assert (
         client.predictions.get(emulator.predictions()[0]["id"]).status == "starting"
     )  # other calls: own budget

@@ -766,9 +766,12 @@ def test_invalid_context_fails_synthesis_with_a_clear_message(context: dict[str,
 
 def test_model_ids_are_checked_as_the_functions_check_them_at_cold_start() -> None:
     from infra.config import ConfigError, StackConfig
-    from service.settings import Settings
+    from service.settings import SubmitSettings
 
-    defaults, settings = StackConfig(), Settings()
+    defaults = StackConfig()
+    settings = SubmitSettings.from_environment(
+        {"VIDEOGEN_TASKS_TABLE": "t", "VIDEOGEN_STATE_MACHINE_ARN": "a"}
+    )
     assert (defaults.transition_model, defaults.dream_model) == (
         settings.transition_model,
         settings.dream_model,

@@ -8,11 +8,12 @@ import re
 from datetime import date
 
 import pytest
-from pydantic import ValidationError
 
 from service.domain.errors import public_text
 from service.model_catalog import CATALOG_FILE, CatalogError, ModelRef, catalog, load
-from service.settings import Settings
+from service.settings import ConfigurationError, SubmitSettings
+
+RESOURCES = {"VIDEOGEN_TASKS_TABLE": "tasks", "VIDEOGEN_STATE_MACHINE_ARN": "arn:aws:states:::x"}
 
 PINNED_MUSIC = "meta/musicgen:671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb"
 PINNED_SPEECH = "jaaari/kokoro-82m:f559560eb822dc509045f3921a1921234918b91739db4bf3daab2169b71c7a13"
@@ -57,44 +58,47 @@ def test_official_models_run_by_name_community_models_only_pinned() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("VIDEOGEN_MUSIC_MODEL", "meta/musicgen", "VIDEOGEN_MUSIC_MODEL: meta/musicgen is a community model"),
+        (
+            "VIDEOGEN_MUSIC_MODEL",
+            "meta/musicgen",
+            "VIDEOGEN_MUSIC_MODEL: Value error, meta/musicgen is a community model",
+        ),
         (
             "VIDEOGEN_TTS_MODEL",
             "jaaari/kokoro-82m",
-            "VIDEOGEN_TTS_MODEL: jaaari/kokoro-82m is a community model",
+            "VIDEOGEN_TTS_MODEL: Value error, jaaari/kokoro-82m is a community model",
         ),
         (
             "VIDEOGEN_TRANSITION_MODEL",
             "nobody/x",
-            "VIDEOGEN_TRANSITION_MODEL: nobody/x is not in the model catalog",
+            "VIDEOGEN_TRANSITION_MODEL: Value error, nobody/x is not in the model catalog",
         ),
         (
             "VIDEOGEN_DREAM_MODEL",
             "meta/musicgen:" + "1" * 64,
-            "VIDEOGEN_DREAM_MODEL: meta/musicgen cannot be",
+            "VIDEOGEN_DREAM_MODEL: Value error, meta/musicgen cannot be",
         ),
     ],
 )
 def test_settings_refuse_at_cold_start_what_replicate_would_refuse_later(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+    variable: str, value: str, message: str
 ) -> None:
-    monkeypatch.setenv(variable, value)
-    with pytest.raises(ValidationError, match=re.escape(message)):
-        Settings()
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        SubmitSettings.from_environment({**RESOURCES, variable: value})
 
 
-def test_settings_take_the_catalogs_defaults_and_pinned_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings()
+def test_settings_take_the_catalogs_defaults_and_pinned_overrides() -> None:
+    settings = SubmitSettings.from_environment(RESOURCES)
     assert (settings.transition_model, settings.dream_model) == (
         "kwaivgi/kling-v1.6-pro",
         "kwaivgi/kling-v1.6-standard",
     )
     assert (settings.music_model, settings.tts_model) == (PINNED_MUSIC, PINNED_SPEECH)
-    monkeypatch.setenv(
-        "VIDEOGEN_TRANSITION_MODEL",
-        "kwaivgi/kling-v1.6-pro:" + catalog().models["kwaivgi/kling-v1.6-pro"].version,
+    pinned = "kwaivgi/kling-v1.6-pro:" + catalog().models["kwaivgi/kling-v1.6-pro"].version
+    assert (
+        SubmitSettings.from_environment({**RESOURCES, "VIDEOGEN_TRANSITION_MODEL": pinned}).transition_model
+        == pinned
     )
-    assert Settings().transition_model.endswith(catalog().models["kwaivgi/kling-v1.6-pro"].version)
 
 
 def test_a_catalog_whose_defaults_do_not_pass_its_own_checks_does_not_load(

@@ -119,8 +119,8 @@ def test_a_transitions_progress_climbs_over_several_polls(
     live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
 ) -> None:
     """Kling prints no percentage: the progress is estimated from how long the model has run
-    against its typical time, here scaled (emulator and service alike) to a 5 s run."""
-    scale = 5 / catalog().models["kwaivgi/kling-v1.6-pro"].progress.typical_seconds
+    against its typical time, here scaled (emulator and service alike) to an 8 s run."""
+    scale = 8 / catalog().models["kwaivgi/kling-v1.6-pro"].progress.typical_seconds
     emulator.configure(model_time_scale=scale)
     stack = live(model_time_scale=str(scale))
     token = stack.token()
@@ -139,7 +139,7 @@ def test_a_transitions_progress_climbs_over_several_polls(
     assert body["state"] == "SUCCESS"
     assert seen == sorted(seen), seen  # it never goes back
     climbing = [value for value in seen if 0 < value < 99]
-    assert len(climbing) >= 2, seen  # a 1 s poll over a 5 s run: several steps between 0 and 99
+    assert len(climbing) >= 2, seen  # a 1 s poll over an 8 s run: several steps between 0 and 99
 
 
 # -- failures -------------------------------------------------------------------------------------
