@@ -16,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Node
 
 from service.catalog import ResourceNames
+from service.model_catalog import CatalogError, catalog
 
 #: The repository root: the code asset (``functions/``), the ASL file and ``cdk.json`` live here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,6 @@ _RETENTION_DAYS = {
 }
 
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
-_MODEL = re.compile(r"^[\w.-]+/[\w.-]+(:[0-9a-f]{8,})?$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
@@ -59,8 +59,9 @@ class StackConfig:
     """Every knob of the deployment; ``docs/operations.md`` lists them with their meaning."""
 
     stage: str = "prod"
-    transition_model: str = "kwaivgi/kling-v1.6-pro"
-    dream_model: str = "kwaivgi/kling-v1.6-standard"
+    #: Checked against the model catalog exactly as the functions' settings check them at cold start.
+    transition_model: str = catalog().default("transition")
+    dream_model: str = catalog().default("dream")
     poll_interval_seconds: int = 5
     max_polls: int = 120
     #: Task records (DynamoDB TTL) and their media (S3 lifecycle) expire together.
@@ -82,9 +83,11 @@ class StackConfig:
         problems = []
         if not _STAGE.match(self.stage):
             problems.append(f"stage {self.stage!r}: lower-case letters, digits and '-', at most 16")
-        for key in ("transition_model", "dream_model"):
-            if not _MODEL.match(getattr(self, key)):
-                problems.append(f"{key}: expected 'owner/name' or 'owner/name:version'")
+        for key, role in (("transition_model", "transition"), ("dream_model", "dream")):
+            try:
+                catalog().check(getattr(self, key), role)  # type: ignore[arg-type]
+            except CatalogError as error:
+                problems.append(f"{key}: {error}")
         if not 1 <= self.poll_interval_seconds <= 300:
             problems.append("poll_interval_seconds: between 1 and 300")
         if not 1 <= self.max_polls <= 5000:

@@ -1,4 +1,4 @@
-"""``python -m replicate_emulator --host 127.0.0.1 --port 8001``: serve until Ctrl-C/SIGTERM."""
+"""``videogen emulator --port 8001`` (or ``python -m replicate_emulator``): serve until Ctrl-C/SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,38 +10,46 @@ import sys
 import time
 from types import FrameType
 
+from .config import ConfigError, EmulatorConfig, coerce_config_updates
 from .faults import FaultsError, coerce_fault_updates
+from .options import add_arguments
 from .server import ReplicateEmulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m replicate_emulator",
-        description="Replicate-compatible predictions API emulator rendering real videos with ffmpeg.",
+        description="Replicate-compatible API emulator rendering real videos and audio with ffmpeg.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=8001, help="port to bind, 0 for any free port (default 8001)"
-    )
-    parser.add_argument(
-        "--api-token", default=None, help="require this bearer token (default: any non-empty)"
-    )
-    parser.add_argument(
-        "--render-concurrency", type=int, default=2, help="parallel ffmpeg renders (default 2)"
-    )
-    parser.add_argument("--faults", default=None, help="initial faults as JSON, e.g. '{\"latency_s\": 0.2}'")
-    parser.add_argument(
-        "--log-level", default="INFO", help="logging level; INFO also logs every HTTP request (default INFO)"
-    )
-    return parser.parse_args(argv)
+    return add_arguments(parser).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    return serve(parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the emulator described by parsed ``add_arguments`` options until Ctrl-C or SIGTERM."""
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    emulator = ReplicateEmulator(api_token=args.api_token, render_concurrency=args.render_concurrency)
+    try:
+        config = EmulatorConfig(
+            **coerce_config_updates(
+                {
+                    "data_retention_s": args.data_retention,
+                    "creates_per_minute": args.creates_per_minute,
+                    "other_calls_per_minute": args.other_calls_per_minute,
+                    "model_time_scale": args.model_time_scale,
+                }
+            )
+        )
+    except ConfigError as exc:
+        print(f"replicate emulator: {exc}", file=sys.stderr)
+        return 2
+    emulator = ReplicateEmulator(
+        api_token=args.api_token, render_concurrency=args.render_concurrency, config=config
+    )
     if args.faults:
         try:
             emulator.fault_state.update(coerce_fault_updates(json.loads(args.faults)))

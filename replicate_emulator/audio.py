@@ -6,9 +6,13 @@ the engine's render slot work exactly as for the video models) and answer ONE fi
 * musicgen: a mood picked from prompt keywords (ambient, upbeat, cinematic, dramatic, calm) drives a
   lavfi graph of ``sine``/``aevalsrc``/``anoisesrc`` sources and filters; the output is exactly
   ``duration`` seconds of 44.1 kHz stereo WAV (or MP3 when this ffmpeg has ``libmp3lame``).
-* kokoro: with ``espeak-ng``/``espeak`` on PATH the text is really spoken; otherwise a "tone track"
-  of the speech's estimated length: a voiced buzz (female ~190 Hz, male ~115 Hz, with harmonics)
-  gated per syllable, with silences between words and longer pauses at punctuation. 24 kHz mono WAV.
+* kokoro: the text is really spoken by eSpeak NG (the ``espeakng-loader`` wheel ships the library and
+  its voices: ``speech.py``). Where that wheel cannot load, a "tone track" of the speech's estimated
+  length stands in: a voiced buzz (female ~190 Hz, male ~115 Hz, with harmonics) gated per
+  syllable, with silences between words and longer pauses at punctuation. 24 kHz mono WAV.
+
+What each prints follows the real model (the catalog's ``progress.logs``): MusicGen prints its seed,
+its model loading and audiocraft's token counter; Kokoro prints nothing.
 """
 
 from __future__ import annotations
@@ -16,34 +20,19 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import shutil
 import subprocess
 import sys
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from . import render
-from .errors import InputValidationError, InvalidField, PredictionError
-from .models import InputField, ModelSpec, RenderContext, register_model
+from . import render, speech
+from .errors import PredictionError
+from .models import RenderContext, register_model
 from .render import FfmpegJob
-
-
-@dataclass(frozen=True)
-class CheckedModelSpec(ModelSpec):
-    """A ``ModelSpec`` with a create-time check across fields beyond the per-field schema (HTTP 422)."""
-
-    check: Callable[[dict[str, Any]], list[InvalidField]] | None = None
-
-    def validate(self, raw: Any) -> dict[str, Any]:
-        clean = super().validate(raw)
-        problems = self.check(clean) if self.check is not None else []
-        if problems:
-            raise InputValidationError(problems)
-        return clean
-
 
 # --------------------------------------------------------------------------------------------- musicgen
 
@@ -70,36 +59,6 @@ MUSIC_KEYWORDS: dict[str, str] = {
 _TRANSPOSE = (0, 2, 3, 5, -2, -4, -5)
 _MP3_ENCODER = "libmp3lame"
 
-MUSICGEN_INPUTS: tuple[InputField, ...] = (
-    InputField("prompt", str, "A description of the music you want to generate.", required=True),
-    InputField(
-        "duration", int, "Duration of the generated audio in seconds.", default=8, minimum=1, maximum=30
-    ),
-    InputField(
-        "model_version",
-        str,
-        "Model to use for generation (ignored by the emulator beyond logging)",
-        default="stereo-melody-large",
-        choices=("stereo-melody-large", "stereo-large", "melody-large", "large"),
-    ),
-    InputField(
-        "output_format", str, "Output format for generated audio.", default="wav", choices=("wav", "mp3")
-    ),
-    InputField(
-        "normalization_strategy",
-        str,
-        "Strategy for normalizing audio.",
-        default="loudness",
-        choices=("loudness", "clip", "peak", "rms"),
-    ),
-    InputField(
-        "seed",
-        int,
-        "Seed for random number generator. If None or -1, a seed derived from the prompt.",
-        default=-1,
-    ),
-)
-
 
 def choose_music_style(prompt: str) -> str:
     lowered = prompt.lower()
@@ -115,24 +74,25 @@ def _mp3_unsupported_message() -> str:
     return f"output_format mp3 is not supported: this ffmpeg has no {_MP3_ENCODER} encoder (use wav)"
 
 
-def _check_musicgen(clean: dict[str, Any]) -> list[InvalidField]:
-    if clean["output_format"] == "mp3" and not mp3_supported():
-        return [InvalidField("input.output_format", "enum", _mp3_unsupported_message())]
-    return []
-
-
 def render_musicgen(ctx: RenderContext, inp: dict[str, Any]) -> Path:
-    prompt: str = inp["prompt"]
+    """Prints what replicate/cog-musicgen's predict() prints: its seed, the model loading, then
+    audiocraft's token counter while generating."""
+    prompt: str = inp.get("prompt") or ""
     duration: int = inp["duration"]
+    if duration < 1:
+        raise PredictionError(f"duration must be at least 1 second, got {duration}")
     fmt: render.AudioFormat = inp["output_format"]
     if fmt == "mp3" and not mp3_supported():
         raise PredictionError(_mp3_unsupported_message())
-    seed: int = inp["seed"] if inp["seed"] >= 0 else render.prompt_seed(prompt)
+    seed_input = inp.get("seed")
+    seed: int = seed_input if seed_input is not None and seed_input >= 0 else render.prompt_seed(prompt)
     style = choose_music_style(prompt)
-    ctx.log(f"Using seed: {seed}")
-    ctx.log(f"model_version: {inp['model_version']}, normalization: {inp['normalization_strategy']}")
-    ctx.log(f"music style: {style}")
-    ctx.log(f"Generating {duration}s of {MUSIC_SAMPLE_RATE} Hz stereo audio ({fmt})")
+    model_version = inp["model_version"]
+    ctx.log(f"Loading model {model_version}...")
+    ctx.log(f"Model {model_version} loaded successfully.")
+    ctx.log(f"Using seed {seed}")
+    ctx.note("music_style", style)
+    ctx.note("normalization_strategy", inp["normalization_strategy"])
     job = music_job(style, duration, seed, inp["normalization_strategy"], fmt)
     return ctx.run_ffmpeg(job, ctx.workdir / f"output.{fmt}")
 
@@ -276,15 +236,8 @@ _MUSIC_GRAPHS: dict[str, Callable[[float, float, int], tuple[str, float, float]]
 # --------------------------------------------------------------------------------------------- kokoro
 
 SPEECH_SAMPLE_RATE = 24_000
-KOKORO_VOICES = (
-    "af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova",
-    "af_river", "af_sarah", "af_sky",
-    "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx", "am_puck",
-    "bf_alice", "bf_emma", "bf_isabella", "bf_lily",
-    "bm_daniel", "bm_fable", "bm_george", "bm_lewis",
-)  # fmt: skip
 CHAR_S = 0.065
-"""Seconds of speech per character (spaces included) at speed 1.0."""
+"""Seconds of speech per character (spaces included) at speed 1.0 (tone track)."""
 PUNCTUATION_PAUSE_S: dict[str, float] = {
     ",": 0.2, ";": 0.25, ":": 0.25, "-": 0.1, "—": 0.2, "\u2013": 0.2,
     ".": 0.45, "!": 0.45, "?": 0.45, "…": 0.45,
@@ -292,20 +245,7 @@ PUNCTUATION_PAUSE_S: dict[str, float] = {
 ESPEAK_WPM = 175
 ENVELOPE_RATE = 400
 """Samples per second of the tone track's syllable envelope (upsampled by ffmpeg)."""
-_ESPEAK_TIMEOUT_S = 60
-
-KOKORO_INPUTS: tuple[InputField, ...] = (
-    InputField("text", str, "Text input (long text is automatically split)", required=True),
-    InputField("voice", str, "Speaker voice", default="af_bella", choices=KOKORO_VOICES),
-    InputField(
-        "speed",
-        float,
-        "Speech speed multiplier (0.5 = half speed, 2.0 = double speed)",
-        default=1.0,
-        minimum=0.5,
-        maximum=2.0,
-    ),
-)
+_SPEECH_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -324,69 +264,59 @@ class Voice:
         spread = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:2], "big") / 65535 - 0.5
         return (190.0 if self.female else 115.0) * (1 + 0.12 * spread)
 
-    def espeak_voice(self, engine: str) -> str:
-        # espeak-ng knows "en-gb"; classic espeak calls British English "en" (also valid for ng).
-        language = self.accent if self.accent == "en-us" or engine == "espeak-ng" else "en"
+    @property
+    def espeak_voice(self) -> str:
+        """eSpeak NG's voice for it: the accent (``en`` is British English there) plus a female or
+        male variant."""
+        language = "en-us" if self.accent == "en-us" else "en"
         return f"{language}+{'f3' if self.female else 'm3'}"
 
 
-def _check_kokoro(clean: dict[str, Any]) -> list[InvalidField]:
-    if not clean["text"].strip():
-        return [InvalidField("input.text", "min_length", "text must not be empty")]
-    return []
-
-
-def find_tts_engine() -> tuple[str, str] | None:
-    """``(name, path)`` of espeak-ng (preferred) or espeak on PATH, else None."""
-    for name in ("espeak-ng", "espeak"):
-        path = shutil.which(name)
-        if path:
-            return name, path
-    return None
+@cache
+def find_tts_engine() -> str | None:
+    """``"espeak-ng"`` when the espeakng-loader wheel loads here, else None (tone track)."""
+    return "espeak-ng" if speech.available() else None
 
 
 def render_kokoro(ctx: RenderContext, inp: dict[str, Any]) -> Path:
     text: str = inp["text"]
     if not text.strip():
-        raise PredictionError("text must not be empty")
+        raise PredictionError("No audio was generated: the text is empty")
     voice = Voice.parse(inp["voice"])
     speed: float = inp["speed"]
-    ctx.log(f"voice: {voice.name} ({'female' if voice.female else 'male'}, {voice.accent}), speed {speed:g}")
     engine = find_tts_engine()
+    ctx.note("voice", f"{voice.name} ({'female' if voice.female else 'male'}, {voice.accent})")
+    ctx.note("tts_engine", engine or "none (tone track)")
     output = ctx.workdir / "output.wav"
     if engine is not None:
-        ctx.log(f"tts engine: {engine[0]}")
-        return ctx.run_ffmpeg(_espeak_job(ctx, engine, text, voice, speed), output)
-    ctx.log("tts engine: none (tone track)")
+        return ctx.run_ffmpeg(_espeak_job(ctx, text, voice, speed), output)
     syllables, duration = speech_timeline(text, speed)
-    ctx.log(f"Generating {duration:.2f}s of speech ({len(syllables)} syllables)")
     envelope = ctx.workdir / "envelope.f32"
     envelope.write_bytes(syllable_envelope(syllables, duration))
     return ctx.run_ffmpeg(tone_track_job(envelope, duration, voice.pitch_hz), output)
 
 
-def _espeak_job(
-    ctx: RenderContext, engine: tuple[str, str], text: str, voice: Voice, speed: float
-) -> FfmpegJob:
-    name, exe = engine
+def _espeak_job(ctx: RenderContext, text: str, voice: Voice, speed: float) -> FfmpegJob:
+    """Speak with eSpeak NG in a child process (``speech.py``), then resample to Kokoro's 24 kHz."""
     text_file = ctx.workdir / "text.txt"
     text_file.write_text(text, encoding="utf-8")
     raw = ctx.workdir / "espeak.wav"
     wpm = max(80, min(450, round(ESPEAK_WPM * speed)))
-    # -f: the text comes from a file, so text starting with "-" is never taken for an option.
-    cmd = [exe, "-v", voice.espeak_voice(name), "-s", str(wpm), "-w", str(raw), "-f", str(text_file)]
+    cmd = [sys.executable, "-m", "replicate_emulator.speech", "--voice", voice.espeak_voice,
+           "--wpm", str(wpm), "--text-file", str(text_file), "--out", str(raw)]  # fmt: skip
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, errors="replace", timeout=_ESPEAK_TIMEOUT_S, check=False
+            cmd, capture_output=True, text=True, errors="replace", timeout=_SPEECH_TIMEOUT_S, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise PredictionError(f"{name} failed: {exc}") from exc
+        raise PredictionError(f"speech synthesis failed: {exc}") from exc
     ctx.check_canceled()
     info = render.probe_audio(raw) if raw.is_file() else None
     if proc.returncode != 0 or info is None or not info.duration_s:
         detail = (proc.stderr or "").strip().splitlines()[-1:] or ["no audio produced"]
-        raise PredictionError(f"{name} failed (status {proc.returncode}): {detail[0]}")
-    ctx.log(f"{name}: {info.duration_s:.2f}s of speech at {wpm} wpm")
+        raise PredictionError(f"speech synthesis failed: {detail[0]}")
+    ctx.note("speech_seconds", round(info.duration_s, 3))
+    ctx.note("words_per_minute", wpm)
     return FfmpegJob(
         inputs=[*render.INPUT_PROTOCOLS, "-i", str(raw)],
         filtergraph=(
@@ -472,25 +402,5 @@ def tone_track_job(envelope: Path, duration_s: float, pitch_hz: float) -> Ffmpeg
 
 # --------------------------------------------------------------------------------------------- registry
 
-register_model(
-    CheckedModelSpec(
-        owner="meta",
-        name="musicgen",
-        inputs=MUSICGEN_INPUTS,
-        render=render_musicgen,
-        description="MusicGen (emulated): synthesized music whose mood follows prompt keywords",
-        output_schema={"type": "string", "format": "uri", "title": "Output"},
-        check=_check_musicgen,
-    )
-)
-register_model(
-    CheckedModelSpec(
-        owner="jaaari",
-        name="kokoro-82m",
-        inputs=KOKORO_INPUTS,
-        render=render_kokoro,
-        description="Kokoro 82M (emulated): espeak-ng speech, or a speech-length tone track",
-        output_schema={"type": "string", "format": "uri", "title": "Output"},
-        check=_check_kokoro,
-    )
-)
+register_model("meta/musicgen", render_musicgen)
+register_model("jaaari/kokoro-82m", render_kokoro)

@@ -3,6 +3,11 @@
 Each prediction runs on its own daemon thread. Renders take one of ``render_concurrency`` slots
 (a semaphore), so extra predictions wait in ``starting`` like a queue. Faults are snapshotted at
 create time (``FaultPlan``) so later fault changes do not rewrite predictions already in flight.
+
+A prediction's logs are what the real model prints (the catalog says which progress lines, if any:
+tqdm bars, audiocraft's token counter, or nothing). Like Replicate, a finished prediction keeps its
+input, output, logs and files for ``data_retention_s`` (an hour by default); then they are removed
+(``data_removed: true``, ``output: null``) and its file URLs answer 404.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +31,7 @@ from .errors import PredictionCanceled, PredictionError
 from .faults import Faults
 from .fetch import fetch_input
 from .models import ModelSpec
+from .validation import CheckedInput
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +56,26 @@ def _iso(moment: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class FaultPlan:
-    """The faults that apply to one prediction, fixed when it is created."""
+    """The faults (and the run time) that apply to one prediction, fixed when it is created."""
 
     start_delay_s: float = 0.0
     min_processing_s: float = 0.0
     abort: bool = False
     fail: str | None = None
     never_finish: bool = False
+    remove_data_on_download: bool = False
 
     @classmethod
-    def for_model(cls, faults: Faults, model: str) -> FaultPlan:
+    def for_model(cls, faults: Faults, spec: ModelSpec, model_time_scale: float = 0.0) -> FaultPlan:
+        model = spec.full_name
+        run_s = spec.entry.progress.typical_seconds * model_time_scale
         return cls(
             start_delay_s=faults.start_delay_s,
-            min_processing_s=faults.min_processing_s,
+            min_processing_s=max(faults.min_processing_s, run_s),
             abort=faults.aborts(model),
             fail=faults.failure_for(model),
             never_finish=faults.never_finishes(model),
+            remove_data_on_download=faults.removes_data_on_download(model),
         )
 
 
@@ -76,14 +86,17 @@ class Prediction:
         self,
         spec: ModelSpec,
         raw_input: dict[str, Any],
-        clean_input: dict[str, Any],
+        checked: CheckedInput,
         root: Path,
         plan: FaultPlan,
     ) -> None:
         self.id = new_prediction_id()
         self.spec = spec
         self.raw_input = raw_input
-        self.input = clean_input
+        self.input = checked.values
+        self.ignored_input = checked.ignored
+        self.notes: dict[str, Any] = {}
+        self.data_removed = False
         self.workdir = root / self.id
         self.plan = plan
         self.lock = threading.Lock()
@@ -101,9 +114,27 @@ class Prediction:
 
     # ----------------------------------------------------------------------------------- transitions
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, end: str = "\n") -> None:
+        """Append to the logs as ``print(message, end=end)`` would write to stdout."""
         with self.lock:
-            self._logs.extend(message.splitlines() or [""])
+            self._logs.append(message + end)
+
+    def note(self, key: str, value: Any) -> None:
+        with self.lock:
+            self.notes[key] = value
+
+    def remove_data(self) -> bool:
+        """Replicate's clean-up: input, output, logs and files go; the rest of the record stays."""
+        with self.lock:
+            if self.data_removed:
+                return False
+            self.data_removed = True
+            self.raw_input = {}
+            self.output = None
+            self.output_files = set()
+            self._logs = []
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return True
 
     def mark_processing(self) -> None:
         with self.lock:
@@ -155,21 +186,22 @@ class Prediction:
 
     # ----------------------------------------------------------------------------------- serialisation
 
-    def to_json(self, base_url: str) -> dict[str, Any]:
-        """The prediction as Replicate's API returns it; output files become URLs under ``base_url``."""
+    def to_json(self, base_url: str, internal: bool = False) -> dict[str, Any]:
+        """The prediction as Replicate's API returns it; output files become URLs under ``base_url``.
+        ``internal`` adds an ``_emulator`` section (dropped input keys, render notes) for tests."""
         base = base_url.rstrip("/")
         with self.lock:
-            return {
+            body = {
                 "id": self.id,
                 "model": self.spec.full_name,
                 "version": self.spec.version,
                 "input": self.raw_input,
-                "logs": "".join(f"{line}\n" for line in self._logs),
+                "logs": "".join(self._logs),
                 "output": _encode_output(self.output, f"{base}/files/{self.id}"),
                 "error": self.error,
                 "status": self.status,
                 "source": "api",
-                "data_removed": False,
+                "data_removed": self.data_removed,
                 "created_at": _iso(self.created_at),
                 "started_at": _iso(self.started_at),
                 "completed_at": _iso(self.completed_at),
@@ -179,6 +211,9 @@ class Prediction:
                 },
                 "metrics": self._metrics(),
             }
+            if internal:
+                body["_emulator"] = {"ignored_input": list(self.ignored_input), "notes": dict(self.notes)}
+            return body
 
     def _metrics(self) -> dict[str, float]:
         if self.completed_at is None:
@@ -220,10 +255,16 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 
 class _ProgressLog:
-    """Turns render progress into tqdm-style log lines, one per whole percent at most."""
+    """Render progress as the progress lines the real model prints, one per whole percent at most:
+    a tqdm bar, audiocraft's ``generated / total`` token counter (50 tokens per second of audio,
+    each line ended by a carriage return), or nothing (the catalog's ``progress.logs``)."""
 
-    def __init__(self, prediction: Prediction) -> None:
+    AUDIOCRAFT_TOKENS_PER_S = 50
+
+    def __init__(self, prediction: Prediction, media_seconds: float = 1.0) -> None:
         self._prediction = prediction
+        self._format = prediction.spec.entry.progress.logs
+        self._tokens = max(1, round(media_seconds * self.AUDIOCRAFT_TOKENS_PER_S))
         self._started = time.monotonic()
         self._last_percent = -1
         self.total: int | None = None
@@ -235,9 +276,20 @@ class _ProgressLog:
     def update(self, current: int, total: int) -> None:
         self.total = total
         percent = 100 * current // max(total, 1)
-        if percent != self._last_percent:
-            self._last_percent = percent
+        if percent == self._last_percent:
+            return
+        self._last_percent = percent
+        if self._format == "tqdm":
             self._prediction.log(render.tqdm_line(current, total, time.monotonic() - self._started))
+        elif self._format == "audiocraft":
+            tokens = self._tokens * current // max(total, 1)
+            self._prediction.log(f"{tokens: 6d} / {self._tokens: 6d}", end="\r")
+
+    def finish(self) -> None:
+        """The last line at 100% if the render's own progress stopped short of it."""
+        if not self.complete:
+            total = self.total or 100
+            self.update(total, total)
 
 
 class _Context:
@@ -246,14 +298,16 @@ class _Context:
     def __init__(self, prediction: Prediction) -> None:
         self._prediction = prediction
         self.prediction_id = prediction.id
+        self.model_id = prediction.spec.full_name
         self.workdir = prediction.workdir
         self._started = time.monotonic()
-        self.progress_total: int | None = None
-        """Units of the last render's progress, so the final 100% line matches them."""
-        self.progress_complete = False
+        self.last_progress: _ProgressLog | None = None
 
-    def log(self, message: str) -> None:
-        self._prediction.log(message)
+    def log(self, message: str, end: str = "\n") -> None:
+        self._prediction.log(message, end)
+
+    def note(self, key: str, value: Any) -> None:
+        self._prediction.note(key, value)
 
     def check_canceled(self) -> None:
         if self._prediction.canceled.is_set():
@@ -261,12 +315,13 @@ class _Context:
 
     def fetch(self, field: str, url: str) -> Path:
         path = fetch_input(url, self.workdir / f"{field}.input", field, canceled=self._prediction.canceled)
-        self.log(f"Downloaded {field} ({path.stat().st_size} bytes)")
+        self.note(f"{field}_bytes", path.stat().st_size)
         return path
 
     def run_ffmpeg(self, job: render.FfmpegJob, output: Path) -> Path:
         self.check_canceled()
-        progress = _ProgressLog(self._prediction)
+        progress = _ProgressLog(self._prediction, job.duration_s)
+        self.last_progress = progress
         run = render.FfmpegRun(
             on_start=self._prediction.attach_process,
             on_exit=self._prediction.detach_process,
@@ -274,20 +329,18 @@ class _Context:
             canceled=self._prediction.canceled,
             pacing=self._pacing(job),
         )
-        try:
-            render.run_ffmpeg(job, output, run, self.workdir / f"{output.stem}.ffmpeg.log")
-        finally:
-            self.progress_total = progress.total or self.progress_total
-            self.progress_complete = progress.complete
+        render.run_ffmpeg(job, output, run, self.workdir / f"{output.stem}.ffmpeg.log")
         if not output.is_file():
             raise PredictionError(f"ffmpeg produced no {output.name}")
         return output
 
     def _pacing(self, job: render.FfmpegJob) -> render.Pacing:
-        """Stretch the render over what is left of ``min_processing_s``; stall it for never_finish."""
+        """Stretch the render over what is left of the run time if the model prints its progress
+        (so the lines come as the real ones would); stall it for never_finish."""
         plan = self._prediction.plan
         remaining = plan.min_processing_s - (time.monotonic() - self._started)
-        speed = job.duration_s / remaining if remaining > 0.2 else None
+        prints_progress = self._prediction.spec.entry.progress.logs != "none"
+        speed = job.duration_s / remaining if remaining > 0.2 and prints_progress else None
         stall = job.duration_s * _STALL_FRACTION if plan.never_finish else None
         return render.Pacing(speed=speed, stall_at_s=stall)
 
@@ -295,10 +348,13 @@ class _Context:
 class Engine:
     """Creates, runs, cancels and forgets predictions."""
 
-    def __init__(self, root: Path, render_concurrency: int) -> None:
+    def __init__(
+        self, root: Path, render_concurrency: int, data_retention_s: Callable[[], float] = lambda: 3600.0
+    ) -> None:
         if render_concurrency < 1:
             raise ValueError("render_concurrency must be at least 1")
         self.root = root
+        self._retention_s = data_retention_s
         self._slots = threading.BoundedSemaphore(render_concurrency)
         self._lock = threading.Lock()
         self._predictions: dict[str, Prediction] = {}
@@ -308,12 +364,12 @@ class Engine:
     # ----------------------------------------------------------------------------------- public API
 
     def create(
-        self, spec: ModelSpec, raw_input: dict[str, Any], clean_input: dict[str, Any], plan: FaultPlan
+        self, spec: ModelSpec, raw_input: dict[str, Any], checked: CheckedInput, plan: FaultPlan
     ) -> Prediction:
         with self._lock:
             if self._closed:
                 raise RuntimeError("emulator is shutting down")
-            prediction = Prediction(spec, raw_input, clean_input, self.root, plan)
+            prediction = Prediction(spec, raw_input, checked, self.root, plan)
             prediction.workdir.mkdir(parents=True)
             thread = threading.Thread(
                 target=self._run, args=(prediction,), name=f"replicate-emulator-{prediction.id}", daemon=True
@@ -328,16 +384,23 @@ class Engine:
 
     def get(self, prediction_id: str) -> Prediction | None:
         with self._lock:
-            return self._predictions.get(prediction_id)
+            prediction = self._predictions.get(prediction_id)
+        if prediction is not None:
+            self._expire([prediction])
+        return prediction
 
     def all(self) -> list[Prediction]:
         with self._lock:
-            return list(self._predictions.values())
+            predictions = list(self._predictions.values())
+        self._expire(predictions)
+        return predictions
 
     def output_file(self, prediction_id: str, filename: str) -> Path | None:
         prediction = self.get(prediction_id)
         if prediction is None:
             return None
+        if prediction.plan.remove_data_on_download:  # fault: the download comes after the clean-up
+            prediction.remove_data()
         with prediction.lock:
             if filename not in prediction.output_files:
                 return None
@@ -346,6 +409,17 @@ class Engine:
 
     def running_pids(self) -> list[int]:
         return [pid for p in self.all() for pid in p.running_pids()]
+
+    def _expire(self, predictions: list[Prediction]) -> None:
+        """Remove the data of predictions finished longer ago than the retention (checked on access,
+        which is all a client can observe)."""
+        retention = self._retention_s()
+        now = _now()
+        for prediction in predictions:
+            completed = prediction.completed_at
+            expired = completed is not None and (now - completed).total_seconds() >= retention
+            if expired and not prediction.data_removed:
+                prediction.remove_data()
 
     def forget_all(self, join_timeout_s: float = 10.0) -> None:
         """Cancel everything still running, wait for the workers, delete predictions and files."""
@@ -390,43 +464,52 @@ class Engine:
                 # A stalled render burns no CPU, so it does not hold a render slot either.
                 self._process(prediction)
             else:
-                with self._render_slot(prediction):
-                    self._process(prediction)
+                self._process(prediction, slotted=True)
         except PredictionCanceled:
             pass
         except Exception as exc:  # a bug in a renderer must still end the prediction
             log.exception("prediction %s crashed", prediction.id)
-            prediction.log(f"Emulator error: {exc!r}")
+            prediction.note("crash", repr(exc))
             prediction.finish("failed", error=f"Emulator internal error: {exc}")
 
-    def _process(self, prediction: Prediction) -> None:
-        prediction.mark_processing()
-        started = time.monotonic()
-        context = _Context(prediction)
-        try:
-            output = prediction.spec.render(context, prediction.input)
-        except PredictionError as exc:
+    def _process(self, prediction: Prediction, slotted: bool = False) -> None:
+        """Render (in a render slot if ``slotted``: queued predictions stay ``starting``), then wait
+        out the run time. A model that prints its progress is rendered at the pace of its run
+        time, holding the slot; one that prints none renders at full speed and waits outside the
+        slot, as predictions at Replicate run side by side."""
+        with contextlib.ExitStack() as slot:
+            if slotted:
+                slot.enter_context(self._render_slot(prediction))
+            prediction.mark_processing()
+            started = time.monotonic()
+            context = _Context(prediction)
+            try:
+                output = prediction.spec.render(context, prediction.input)
+            except PredictionError as exc:
+                failure: PredictionError | None = exc
+            else:
+                failure = None
+        if failure is not None:
             if prediction.plan.never_finish:
                 self._hang(prediction)
-            prediction.log(f"Error: {exc}")
-            prediction.finish("failed", error=str(exc))
+            prediction.log(f"Error: {failure}")
+            prediction.finish("failed", error=str(failure))
             return
         if prediction.plan.never_finish:
             self._hang(prediction)
         self._sleep(prediction, prediction.plan.min_processing_s - (time.monotonic() - started))
-        if not context.progress_complete:
-            total = context.progress_total or 100
-            prediction.log(render.tqdm_line(total, total, time.monotonic() - started))
+        if context.last_progress is not None:
+            context.last_progress.finish()
         prediction.finish("succeeded", output=output)
 
     def _fail(self, prediction: Prediction, error: str) -> None:
         """Injected failure: start, log some progress, then fail with the configured text."""
         prediction.mark_processing()
-        prediction.log("Loading model weights")
+        progress = _ProgressLog(prediction)
         steps = 4
         pause = max(prediction.plan.min_processing_s, 0.2) / steps
         for step in range(steps):
-            prediction.log(render.tqdm_line(step * 10, 100, (step + 1) * pause))
+            progress.update(step * 10, 100)
             self._sleep(prediction, pause)
         prediction.log(f"Error: {error}")
         prediction.finish("failed", error=error)

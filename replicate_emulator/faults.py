@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 _COUNTERS = ("throttle_creates", "throttle_gets", "unavailable_creates")
-_MODEL_SETS = ("abort", "never_finish")
+_MODEL_SETS = ("abort", "never_finish", "remove_data_on_download")
 
 
 @dataclass
@@ -31,6 +31,12 @@ class Faults:
     """Models whose predictions end ``aborted`` without ever starting."""
     never_finish: set[str] = field(default_factory=set)
     """Models whose predictions stay ``processing`` (progress stuck below 100%) until canceled."""
+    remove_data_on_download: set[str] = field(default_factory=set)
+    """Models whose outputs are removed (``data_removed``) just before their first download: the
+    download comes after Replicate's clean-up, as a Finalize that runs too late would."""
+    reject_input: dict[str, str] = field(default_factory=dict)
+    """Model -> input field: creates for that model answer 422 naming the field, as Replicate does
+    when a value breaks the field's schema (the value itself is not looked at)."""
     start_delay_s: float = 0.1
     """Time spent in ``starting`` before ``processing`` (queueing for a render slot comes on top)."""
     min_processing_s: float = 0.0
@@ -45,6 +51,12 @@ class Faults:
     def never_finishes(self, model: str) -> bool:
         return model in self.never_finish or "*" in self.never_finish
 
+    def removes_data_on_download(self, model: str) -> bool:
+        return model in self.remove_data_on_download or "*" in self.remove_data_on_download
+
+    def rejected_field(self, model: str) -> str | None:
+        return self.reject_input.get(model, self.reject_input.get("*"))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "latency_s": self.latency_s,
@@ -54,6 +66,8 @@ class Faults:
             "fail": dict(self.fail),
             "abort": sorted(self.abort),
             "never_finish": sorted(self.never_finish),
+            "remove_data_on_download": sorted(self.remove_data_on_download),
+            "reject_input": dict(self.reject_input),
             "start_delay_s": self.start_delay_s,
             "min_processing_s": self.min_processing_s,
         }
@@ -90,11 +104,12 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise FaultsError(f"{name} must be a list of model names")
         return set(value)
-    if name == "fail":
+    if name in ("fail", "reject_input"):
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
-            raise FaultsError("fail must be an object mapping model names to error texts")
+            what = "error texts" if name == "fail" else "input field names"
+            raise FaultsError(f"{name} must be an object mapping model names to {what}")
         return dict(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise FaultsError(f"{name} must be a non-negative number")

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
 import subprocess
-import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -137,37 +135,7 @@ def parse_probe_output(stderr: str) -> MediaInfo:
     )
 
 
-# --------------------------------------------------------------------------------------------- fonts/text
-
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
-    "/usr/local/share/fonts/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/Library/Fonts/Arial.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-    "C:/Windows/Fonts/arial.ttf",
-)
-
-
-@functools.cache
-def find_font() -> Path | None:
-    """A TTF font for drawtext, or None (then dream cards are rendered without text).
-
-    ``VIDEOGEN_EMULATOR_FONT`` overrides the search; an empty value disables text.
-    """
-    override = os.environ.get("VIDEOGEN_EMULATOR_FONT")
-    if override is not None:
-        return Path(override) if override and Path(override).is_file() else None
-    for candidate in FONT_CANDIDATES:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    for root in ("/usr/share/fonts", "/usr/local/share/fonts"):
-        for found in sorted(Path(root).glob("**/DejaVuSans.ttf")) if Path(root).is_dir() else []:
-            return found
-    return None
+# --------------------------------------------------------------------------------------------- text
 
 
 def escape_filter_value(value: str) -> str:
@@ -181,34 +149,9 @@ def escape_filter_value(value: str) -> str:
     return re.sub(r"([\\'\[\],;])", r"\\\1", option_level)
 
 
-def caption_text(prompt: str, max_chars: int = 60, width_chars: int = 30) -> str:
-    """The first ~``max_chars`` characters of the prompt, printable only, wrapped into lines."""
-    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in prompt).split())
-    if len(flat) > max_chars:
-        flat = flat[: max_chars - 1].rstrip() + "…"
-    return "\n".join(textwrap.wrap(flat, width=width_chars)) or ""
-
-
-def drawtext_filter(font: Path, text_file: Path, fmt: VideoFormat) -> str:
-    """A drawtext filter reading its text from a file.
-
-    Reading from ``textfile`` (with ``expansion=none``) means the prompt never passes through the
-    filtergraph parser at all, so quotes, colons, backslashes, ``%{...}`` and newlines in prompts
-    are all harmless; only the two paths need escaping.
-    """
-    fontsize = max(14, min(fmt.width, fmt.height) // 15)
-    return (
-        f"drawtext=fontfile={escape_filter_value(str(font))}"
-        f":textfile={escape_filter_value(str(text_file))}:expansion=none"
-        f":fontsize={fontsize}:fontcolor=white:line_spacing={fontsize // 3}"
-        f":box=1:boxcolor=black@0.45:boxborderw={fontsize // 2}"
-        f":x=(w-text_w)/2:y=h-text_h-{fontsize * 2}"
-    )
-
-
-def caption_width_chars(fmt: VideoFormat) -> int:
-    fontsize = max(14, min(fmt.width, fmt.height) // 15)
-    return max(12, int(fmt.width * 0.85 / (fontsize * 0.6)))
+def subtitles_filter(ass_file: Path, fonts_dir: Path) -> str:
+    """libass over the frame: the caption file and the folder of fonts it may use."""
+    return f"ass=filename={escape_filter_value(str(ass_file))}:fontsdir={escape_filter_value(str(fonts_dir))}"
 
 
 # --------------------------------------------------------------------------------------------- looks
@@ -299,6 +242,8 @@ class FfmpegJob:
     total_frames: int | None = None
     """For video: progress is reported in output frames; otherwise in tenths of a second."""
     media: Literal["video", "audio"] = "video"
+    env: dict[str, str] | None = None
+    """The process environment (None: inherit); text renders point FONTCONFIG_FILE at our fonts."""
 
 
 def transition_job(
@@ -347,11 +292,16 @@ def still_job(image_png: Path, fmt: VideoFormat, duration_s: int) -> FfmpegJob:
 
 
 def dream_job(
-    style: str, fmt: VideoFormat, duration_s: int, seed: int, caption: tuple[Path, Path] | None
+    style: str,
+    fmt: VideoFormat,
+    duration_s: int,
+    seed: int,
+    caption: tuple[Path, Path] | None,
+    env: dict[str, str] | None = None,
 ) -> FfmpegJob:
-    """An abstract animated card; ``caption`` is ``(font, text_file)`` or None for no text."""
+    """An abstract animated card; ``caption`` is ``(ass_file, fonts_dir)`` or None for no text."""
     inputs, chain = dream_background(style, fmt, duration_s, seed)
-    text = f",{drawtext_filter(caption[0], caption[1], fmt)}" if caption else ""
+    text = f",{subtitles_filter(*caption)}" if caption else ""
     frames = fmt.frames(duration_s)
     return FfmpegJob(
         inputs=inputs,
@@ -359,6 +309,7 @@ def dream_job(
         output_args=h264_output_args(fmt, frames),
         duration_s=duration_s,
         total_frames=frames,
+        env=env,
     )
 
 
@@ -450,7 +401,9 @@ def run_ffmpeg(job: FfmpegJob, output: Path, run: FfmpegRun, stderr_log: Path) -
     """
     cmd = build_command(job, output, run.pacing)
     with stderr_log.open("w") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, env=job.env
+        )
         run.on_start(proc)
         try:
             _pump_progress(proc.stdout, job, run.on_progress)

@@ -1,16 +1,23 @@
-"""The HTTP side: a Flask app speaking Replicate's predictions API, served by werkzeug in a thread.
+"""The HTTP side: a Flask app speaking Replicate's predictions and models API, served by werkzeug.
 
 The official ``replicate`` client works against it unmodified::
 
     with ReplicateEmulator() as emu:
         client = replicate.Client(api_token="x", base_url=emu.base_url)
-        prediction = client.predictions.create(model="kwaivgi/kling-v1.6-pro", input={"prompt": "..."})
+        client.predictions.create(model="kwaivgi/kling-v1.6-pro", input={"prompt": "...", ...})  # official
+        client.predictions.create(version="671ac645…", input={"prompt": "..."})  # community: by version
+
+As strict as Replicate where callers depend on it: official models run by name, community models
+only by version (their ``/v1/models/{owner}/{name}/predictions`` answers 404); every create is
+validated against the model's published schema (422 with ``invalid_fields``); rate limits per
+rolling minute (429, ``Retry-After``); outputs removed after the retention window.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import logging
 import mimetypes
 import shutil
@@ -26,10 +33,13 @@ from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import models
+from . import audio, models, video  # noqa: F401  (audio and video register their models' renderers)
+from .config import ConfigError, ConfigState, EmulatorConfig, coerce_config_updates
 from .engine import Engine, FaultPlan, Prediction
-from .errors import InputValidationError
+from .errors import InputValidationError, InvalidField
 from .faults import Faults, FaultsError, FaultState, coerce_fault_updates
+from .limits import RateLimiter, retry_after_seconds, throttled_detail
+from .validation import CheckedInput, json_type
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("replicate_emulator.access")
@@ -46,16 +56,30 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 
 NOT_FOUND_DETAIL = "The requested resource could not be found."
+INVALID_VERSION = (
+    "Invalid version or not permitted",
+    "The specified version does not exist (or perhaps you don't have permission to use it?)",
+)
 
 
 class ReplicateEmulator:
     """A real HTTP emulator of Replicate's predictions API that renders real videos with ffmpeg."""
 
-    def __init__(self, api_token: str | None = None, render_concurrency: int = 2) -> None:
+    def __init__(
+        self,
+        api_token: str | None = None,
+        render_concurrency: int = 2,
+        config: EmulatorConfig | None = None,
+    ) -> None:
         if render_concurrency < 1:
             raise ValueError("render_concurrency must be at least 1")
+        unserved = models.unserved_models()
+        if unserved:
+            raise RuntimeError(f"the emulator has no renderer for catalog model(s) {', '.join(unserved)}")
         self.api_token = api_token
         self.render_concurrency = render_concurrency
+        self._config = ConfigState(config or EmulatorConfig())
+        self.limiter = RateLimiter()
         self._fault_state = FaultState()
         self._engine: Engine | None = None
         self._server: BaseWSGIServer | None = None
@@ -75,7 +99,7 @@ class ReplicateEmulator:
         handler = _make_request_handler(self._connections)
         server = make_server(host, port, self.app, threaded=True, request_handler=handler)
         self._workdir = Path(tempfile.mkdtemp(prefix="replicate-emulator-"))
-        self._engine = Engine(self._workdir, self.render_concurrency)
+        self._engine = Engine(self._workdir, self.render_concurrency, lambda: self.config.data_retention_s)
         self._server = server
         self.port = server.server_port
         self.base_url = f"http://{_url_host(host)}:{self.port}"
@@ -123,36 +147,53 @@ class ReplicateEmulator:
         return self._fault_state
 
     @property
+    def config(self) -> EmulatorConfig:
+        return self._config.current
+
+    def configure(self, **updates: float) -> EmulatorConfig:
+        """Change the config live (same fields and checks as ``POST /_emulator/config``)."""
+        return self._config.update(coerce_config_updates(updates))
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             raise RuntimeError("emulator not started")
         return self._engine
 
     def reset(self) -> None:
-        """Cancel and forget all predictions (and their files), restore default faults."""
+        """Cancel and forget all predictions (and their files); default faults, the constructor's
+        config, empty rate-limit windows."""
         self.engine.forget_all(_JOIN_TIMEOUT_S)
         self._fault_state.reset()
+        self._config.reset()
+        self.limiter.reset()
 
     def get_prediction(self, prediction_id: str) -> dict[str, Any]:
-        """The JSON ``GET /v1/predictions/{id}`` would return; KeyError if unknown."""
+        """The JSON ``GET /v1/predictions/{id}`` would return, plus ``_emulator``; KeyError if unknown."""
         prediction = self.engine.get(prediction_id)
         if prediction is None:
             raise KeyError(prediction_id)
-        return prediction.to_json(self.base_url)
+        return prediction.to_json(self.base_url, internal=True)
 
     def predictions(self) -> list[dict[str, Any]]:
-        return [p.to_json(self.base_url) for p in self.engine.all()]
+        """Every prediction as ``GET /v1/predictions/{id}`` shows it, plus ``_emulator`` (dropped
+        input keys, what the renderer chose)."""
+        return [p.to_json(self.base_url, internal=True) for p in self.engine.all()]
 
     def running_ffmpeg_pids(self) -> list[int]:
         """PIDs of ffmpeg renders still running (for tests asserting nothing is left behind)."""
         return [] if self._engine is None else self._engine.running_pids()
 
     def check_token(self, authorization: str | None) -> bool:
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() not in ("bearer", "token") or not token:
+        token = bearer_token(authorization)
+        if not token:
             return False
         return self.api_token is None or secrets_equal(token, self.api_token)
+
+
+def bearer_token(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    return token.strip() if scheme.lower() in ("bearer", "token") else ""
 
 
 def _url_host(bind_host: str) -> str:
@@ -205,13 +246,24 @@ def _before_api_request(emu: ReplicateEmulator) -> Response | None:
         time.sleep(latency)
     if not emu.check_token(request.headers.get("Authorization")):
         return problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+    creating = request.method == "POST" and request.path.rstrip("/").endswith("/predictions")
+    config = emu.config
+    wait_s = emu.limiter.acquire(
+        bearer_token(request.headers.get("Authorization")),
+        "create" if creating else "other",
+        config.creates_per_minute if creating else config.other_calls_per_minute,
+    )
+    if wait_s is not None:
+        return _throttled(retry_after_seconds(wait_s))
     return None
 
 
 def _register_prediction_routes(app: Flask, emu: ReplicateEmulator) -> None:
     @app.post("/v1/models/<owner>/<name>/predictions")
     def create_for_model(owner: str, name: str) -> Response:
-        return _create(emu, lambda body: (models.find_model(owner, name), None))
+        # A community model has no such route: Replicate answers 404 and wants its version.
+        spec = models.find_model(owner, name)
+        return _create(emu, lambda body: (spec if spec is not None and spec.official else None, None))
 
     @app.post("/v1/predictions")
     def create_for_version() -> Response:
@@ -250,11 +302,7 @@ def _model_from_version(body: dict[str, Any]) -> tuple[models.ModelSpec | None, 
         return None, problem(422, "Input validation failed", "- version: version is required\n")
     spec = models.resolve_version(version)
     if spec is None:
-        return None, problem(
-            422,
-            "Invalid version",
-            "The specified version does not exist (or perhaps you don't have permission to use it?)",
-        )
+        return None, problem(422, *INVALID_VERSION)
     return spec, None
 
 
@@ -274,15 +322,17 @@ def _create(emu: ReplicateEmulator, lookup: ModelLookup) -> Response:
         return problem(404, "Not found", NOT_FOUND_DETAIL)
     raw_input = body.get("input")
     try:
-        clean = spec.validate(raw_input)
+        checked = _checked_input(emu, spec, raw_input)
     except InputValidationError as exc:
         invalid = [
             {"type": f.type, "field": f.field, "description": f.description} for f in exc.invalid_fields
         ]
         return problem(422, "Input validation failed", exc.detail, invalid_fields=invalid)
-    plan = FaultPlan.for_model(emu.faults, spec.full_name)
+    if checked.ignored:
+        log.warning("%s: ignoring unknown input(s) %s", spec.full_name, ", ".join(checked.ignored))
+    plan = FaultPlan.for_model(emu.faults, spec, emu.config.model_time_scale)
     try:
-        prediction = emu.engine.create(spec, raw_input or {}, clean, plan)
+        prediction = emu.engine.create(spec, raw_input or {}, checked, plan)
     except RuntimeError:
         return problem(503, "Service Unavailable", "The emulator is shutting down")
     wait_s = _prefer_wait_seconds(request.headers.get("Prefer"))
@@ -291,15 +341,41 @@ def _create(emu: ReplicateEmulator, lookup: ModelLookup) -> Response:
     return _prediction_response(prediction, 201)
 
 
+def _checked_input(emu: ReplicateEmulator, spec: models.ModelSpec, raw_input: Any) -> CheckedInput:
+    checked = spec.validate(raw_input)
+    rejected = emu.faults.rejected_field(spec.full_name)
+    if rejected is not None:  # fault: answer as if this field's value broke its schema
+        schema = spec.entry.field(rejected) if rejected in spec.entry.input_names else {}
+        value = (raw_input or {}).get(rejected) if isinstance(raw_input, dict) else None
+        field = f"input.{rejected}"
+        if "enum" in schema:
+            allowed = ", ".join(json.dumps(option) for option in schema["enum"])
+            problem_field = InvalidField(field, "enum", f"{rejected} must be one of the following: {allowed}")
+        elif schema.get("format") == "uri":
+            problem_field = InvalidField(field, "format", "Does not match format 'uri'")
+        elif "maximum" in schema:
+            problem_field = InvalidField(
+                field, "number_lte", f"Must be less than or equal to {schema['maximum']}"
+            )
+        else:
+            expected = "integer" if json_type(value) == "string" else "string"
+            problem_field = InvalidField(
+                field, "invalid_type", f"Invalid type. Expected: {expected}, given: {json_type(value)}"
+            )
+        raise InputValidationError([problem_field])
+    return checked
+
+
 def _prediction_response(prediction: Prediction, status: int) -> Response:
     response = jsonify(prediction.to_json(request.host_url))
     response.status_code = status
     return response
 
 
-def _throttled() -> Response:
-    response = problem(429, "Request was throttled", "Request was throttled. Expected available in 1 second.")
-    response.headers["Retry-After"] = "1"
+def _throttled(seconds: int = 1) -> Response:
+    """Replicate's 429: its message (docs: topics/predictions/rate-limits) and ``Retry-After``."""
+    response = problem(429, "Request was throttled", throttled_detail(seconds), retry_after=seconds)
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
@@ -319,7 +395,8 @@ def _prefer_wait_seconds(prefer: str | None) -> float:
 
 
 def _register_model_routes(app: Flask, emu: ReplicateEmulator) -> None:
-    """Just enough of the models API for ``replicate.run("owner/name:version")`` and ``models.get``."""
+    """The models API as clients read it: a model with its ``latest_version``, and a version with
+    its ``openapi_schema`` (the catalog's schemas in Cog's shape)."""
 
     @app.get("/v1/models/<owner>/<name>")
     def get_model(owner: str, name: str) -> Response:
@@ -327,6 +404,13 @@ def _register_model_routes(app: Flask, emu: ReplicateEmulator) -> None:
         if spec is None:
             return problem(404, "Not found", NOT_FOUND_DETAIL)
         return jsonify(_model_json(spec))
+
+    @app.get("/v1/models/<owner>/<name>/versions")
+    def list_versions(owner: str, name: str) -> Response:
+        spec = models.find_model(owner, name)
+        if spec is None:
+            return problem(404, "Not found", NOT_FOUND_DETAIL)
+        return jsonify({"previous": None, "next": None, "results": [_version_json(spec)]})
 
     @app.get("/v1/models/<owner>/<name>/versions/<version_id>")
     def get_version(owner: str, name: str, version_id: str) -> Response:
@@ -376,11 +460,23 @@ def _register_control_routes(app: Flask, emu: ReplicateEmulator) -> None:
     @app.post("/_emulator/faults")
     def set_faults() -> Response:
         try:
-            updates = coerce_fault_updates(request.get_json(silent=True))
+            updates = coerce_fault_updates(request.get_json(silent=True, force=True))
         except FaultsError as exc:
             return problem(400, "Invalid faults", str(exc))
         emu.fault_state.update(updates)
         return jsonify(emu.faults.to_json())
+
+    @app.get("/_emulator/config")
+    def get_config() -> Response:
+        return jsonify(emu.config.to_json())
+
+    @app.post("/_emulator/config")
+    def set_config() -> Response:
+        try:
+            updates = coerce_config_updates(request.get_json(silent=True, force=True))
+        except ConfigError as exc:
+            return problem(400, "Invalid config", str(exc))
+        return jsonify(emu._config.update(updates).to_json())
 
     @app.post("/_emulator/reset")
     def reset() -> Response:
@@ -389,7 +485,7 @@ def _register_control_routes(app: Flask, emu: ReplicateEmulator) -> None:
 
     @app.get("/_emulator/predictions")
     def predictions() -> Response:
-        return jsonify([p.to_json(request.host_url) for p in emu.engine.all()])
+        return jsonify([p.to_json(request.host_url, internal=True) for p in emu.engine.all()])
 
 
 # --------------------------------------------------------------------------------------------- serving

@@ -74,6 +74,10 @@ class TwinConfig:
     public_url: str | None = None
     #: Execution environments per function.
     max_workers: int = 4
+    #: Models run for this share of their typical time (the model catalog's), and the functions'
+    #: progress estimates expect as much; 0: as fast as the emulator renders (tests, bench).
+    #: ``videogen serve`` uses 0.1, so progress climbs over several polls as against Replicate.
+    model_time_scale: float = 0.0
     authorizer_cache_s: float = AUTHORIZER_CACHE_S
 
 
@@ -125,6 +129,9 @@ class Twin:
         self.deployment = LocalDeployment(
             timing=config.timing,
             replicate_base_url=self.replicate_url,
+            settings={"model_time_scale": str(config.model_time_scale)}
+            if config.model_time_scale > 0
+            else {},
             aws_endpoint=moto_url,
             public_url=self.base_url,
             runtime="workers",
@@ -196,6 +203,7 @@ class Twin:
             [
                 sys.executable, "-m", "replicate_emulator", "--host", LOOPBACK, "--port", "0",
                 "--render-concurrency", str(self.config.render_concurrency), "--log-level", "WARNING",
+                "--model-time-scale", str(self.config.model_time_scale),
             ],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,

@@ -2,6 +2,9 @@
 
 ``videogen serve [--port N]`` runs the whole service offline (see ``twin.server``).
 
+``videogen emulator [--port N]`` runs only the Replicate emulator, for anyone developing against
+Replicate offline (see ``replicate_emulator``; ``--help`` lists its options).
+
 ``videogen tokens create --owner NAME`` prints a new API token once (only its SHA-256 hash is
 stored); ``videogen tokens revoke TOKEN`` or ``--owner NAME`` removes tokens. The tokens table
 comes from ``VIDEOGEN_TOKENS_TABLE`` and AWS from the usual environment (``AWS_PROFILE``,
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from replicate_emulator.options import add_arguments as emulator_arguments
 from service.adapters.tokens_table import TokensTable
 from service.domain.auth import hash_token, new_token
 from service.settings import ConfigurationError, TokensSettings
@@ -49,13 +53,23 @@ def tokens_revoke(token: str | None, owner: str | None) -> int:
     return 0 if removed else 1
 
 
-def serve(host: str, port: int, public_url: str | None) -> int:
+#: Models run for a tenth of their typical time in the twin: a Kling clip takes ~18 s instead of
+#: ~3 minutes, and a task's progress still climbs over several polls as it does against Replicate.
+TWIN_MODEL_TIME_SCALE = 0.1
+
+
+def serve(
+    host: str, port: int, public_url: str | None, model_time_scale: float = TWIN_MODEL_TIME_SCALE
+) -> int:
     """``videogen serve``: the local twin until Ctrl-C or SIGTERM (see ``twin.server``)."""
     from twin.server import TwinConfig
     from twin.server import serve as run_twin
 
     token = os.environ.get("VIDEOGEN_TOKEN") or None
-    return run_twin(TwinConfig(host=host, port=port, token=token, public_url=public_url))
+    config = TwinConfig(
+        host=host, port=port, token=token, public_url=public_url, model_time_scale=model_time_scale
+    )
+    return run_twin(config)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,6 +84,22 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("VIDEOGEN_PUBLIC_URL") or None,
         help="The address clients reach the twin at, when it sits behind a proxy "
         "(default http://HOST:PORT; env VIDEOGEN_PUBLIC_URL)",
+    )
+    serve_cmd.add_argument(
+        "--model-time-scale",
+        type=float,
+        default=TWIN_MODEL_TIME_SCALE,
+        metavar="FACTOR",
+        help="models run this share of their typical time (default 0.1: a Kling clip ~18 s; 0: as fast as possible)",
+    )
+
+    emulator_arguments(
+        commands.add_parser(
+            "emulator",
+            help="Run only the Replicate emulator (its models, 422s, rate limits, data removal, faults)",
+            description="A Replicate-compatible API on your machine: the official replicate client "
+            "works against it with REPLICATE_BASE_URL (or base_url=) pointing here.",
+        )
     )
 
     tokens = commands.add_parser("tokens", help="Manage API tokens")
@@ -89,7 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in client_cli.COMMANDS:
         return client_cli.run(args)
     if args.command == "serve":
-        return serve(args.host, args.port, args.public_url)
+        return serve(args.host, args.port, args.public_url, args.model_time_scale)
+    if args.command == "emulator":
+        from replicate_emulator.__main__ import serve as serve_emulator
+
+        return serve_emulator(args)
     try:
         if args.command == "tokens" and args.action == "create":
             if not args.owner.strip():

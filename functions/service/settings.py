@@ -23,7 +23,9 @@ from contextvars import ContextVar
 from functools import cache
 from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from service.model_catalog import CatalogError, Role, catalog
 
 PREFIX = "VIDEOGEN_"
 
@@ -117,11 +119,32 @@ class SubmitSettings(FunctionSettings):
     tasks_table: Resource
     state_machine_arn: Resource
     task_ttl_days: int = Field(default=30, ge=1)
-    transition_model: str = "kwaivgi/kling-v1.6-pro"
-    dream_model: str = "kwaivgi/kling-v1.6-standard"
-    # Community models: pin a version for production ("owner/name:version").
-    music_model: str = "meta/musicgen"
-    tts_model: str = "jaaari/kokoro-82m"
+    # The models come from the model catalog (service/model_catalog.json); community models are
+    # pinned to a version there: Replicate runs them only as "owner/name:version".
+    transition_model: str = catalog().default("transition")
+    dream_model: str = catalog().default("dream")
+    music_model: str = catalog().default("music")
+    tts_model: str = catalog().default("speech")
+
+    @field_validator("transition_model", "dream_model", "music_model", "tts_model")
+    @classmethod
+    def _model_in_catalog(cls, value: str, info: ValidationInfo) -> str:
+        """Refuse at cold start what Replicate would refuse on the first task (a community model
+        without its version) or what the recipes cannot feed (a model the catalog does not describe
+        for this role). The error names the variable (``from_environment``)."""
+        try:
+            return catalog().check(value, MODEL_ROLES[str(info.field_name)])
+        except CatalogError as error:
+            raise ValueError(str(error)) from error
+
+
+#: Which catalog role each model setting fills.
+MODEL_ROLES: dict[str, Role] = {
+    "transition_model": "transition",
+    "dream_model": "dream",
+    "music_model": "music",
+    "tts_model": "speech",
+}
 
 
 class StatusSettings(FunctionSettings):
@@ -154,6 +177,12 @@ class ReplicateSettings(FunctionSettings):
         default=None, description="Overrides api.replicate.com (twin, tests)"
     )
     secret_max_age_seconds: int = Field(default=300, ge=0)
+    model_time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="Progress estimates expect a model to run its catalog typical time times this "
+        "(the twin's emulator runs models at a fraction of their real time and says so here)",
+    )
 
 
 class FinalizeSettings(FunctionSettings):

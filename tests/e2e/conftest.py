@@ -98,7 +98,9 @@ def process_group_alive(pgid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[RunningTwin]:
-    running = start_twin(free_port())
+    """The shared twin runs models as fast as they render (these tests check the flows); the
+    progress test starts one as a user gets it (models at a tenth of their typical time)."""
+    running = start_twin(free_port(), None, "--model-time-scale", "0")
     yield running
     if running.process.poll() is None:
         stop_twin(running)

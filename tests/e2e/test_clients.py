@@ -231,7 +231,7 @@ def test_sdk_timeout_then_resume_by_id_with_the_async_client(flows: dict[str, Fu
 
 def test_sdk_task_failure_carries_the_task_error(flows: dict[str, Future[Any]]) -> None:
     error: TaskFailedError = flows["sdk_failure"].result()
-    assert "Could not fetch end_image" in str(error) and "HTTP 404" in str(error)
+    assert "Could not fetch tail_image" in str(error) and "HTTP 404" in str(error)
     assert error.status is not None and error.status.state == "FAILURE"
 
 
@@ -301,7 +301,7 @@ def test_cli_task_failure_is_one_line_and_exit_code_6(flows: dict[str, Future[An
     assert run.returncode == 6
     last = run.stderr.splitlines()[-1]
     assert re.fullmatch(
-        r"videogen: task failed: .*Could not fetch end_image from \S+missing\.jpg: HTTP 404", last
+        r"videogen: task failed: .*Could not fetch tail_image from \S+missing\.jpg: HTTP 404", last
     )
     assert not (out / "never.mp4").exists() and not (out / "never.mp4.part").exists()
 

@@ -72,6 +72,36 @@ def test_banner_gives_url_token_and_a_curl_that_works_as_is(twin: RunningTwin) -
     assert '"status":"pending"' in result.stdout.replace(" ", ""), result
 
 
+def test_a_transitions_progress_climbs_as_a_new_user_sees_it() -> None:
+    """`videogen serve` as a user starts it runs Kling at a tenth of its typical three minutes,
+    polling every 5 s as in production: the progress moves on every poll instead of jumping from
+    0 to 99."""
+    twin = start_twin(free_port())  # `videogen serve` as is
+    try:
+        seen, body = _watch_one_transition(twin)
+    finally:
+        stop_twin(twin)
+    assert body["state"] == "SUCCESS", body
+    assert seen == sorted(seen), seen
+    assert len([value for value in seen if 0 < value < 99]) >= 2, seen
+
+
+def _watch_one_transition(twin: RunningTwin) -> tuple[list[int], dict[str, Any]]:
+    with client(twin) as http:
+        submitted = http.post(CREATE, json=example(twin, enable_music=False, enable_subtitles=False))
+        assert submitted.status_code == 202
+        path = f"/api/transitions/task-status/{submitted.json()['task_id']}/"
+        seen: list[int] = []
+
+        def record(body: dict[str, Any]) -> bool:
+            info = body.get("info")
+            if body["state"] == "PROCESSING" and info and (not seen or seen[-1] != info["current"]):
+                seen.append(info["current"])
+            return bool(body["ready"])
+
+        return seen, poll(http, path, record, timeout=120)
+
+
 @pytest.mark.parametrize("duration", [5, 10])
 def test_transition_flow_over_http_ends_with_a_playable_mp4_of_the_requested_length(
     twin: RunningTwin, duration: int

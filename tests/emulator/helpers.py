@@ -14,6 +14,7 @@ import replicate
 from replicate.prediction import Prediction
 
 from replicate_emulator.render import ffmpeg_exe
+from service.model_catalog import catalog
 
 TOKEN = "r8_test_token"
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
@@ -26,6 +27,22 @@ class ImageServer:
 
     def url(self, name: str) -> str:
         return f"{self.base_url}/{name}"
+
+
+def create(client: replicate.Client, model: str, inp: dict[str, Any], **extra: Any) -> Prediction:
+    """Create a prediction the way Replicate wants this model addressed: an official model by
+    name, a community model by its version (the catalog's)."""
+    entry = catalog().get(model)
+    assert entry is not None, model
+    if entry.official:
+        return client.predictions.create(model=model, input=inp, **extra)
+    return client.predictions.create(version=entry.version, input=inp, **extra)
+
+
+def version_of(model: str) -> str:
+    entry = catalog().get(model)
+    assert entry is not None, model
+    return entry.version
 
 
 def make_image(path: Path, lavfi_source: str) -> Path:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import base64
 import importlib.resources
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from replicate.prediction import Prediction
 
-from replicate_emulator import models, render
+from replicate_emulator import models, render, video
+from replicate_emulator.config import ConfigError, coerce_config_updates
 from replicate_emulator.errors import InputValidationError, PredictionError
 from replicate_emulator.faults import Faults, FaultsError, FaultState, coerce_fault_updates
 from replicate_emulator.fetch import fetch_input
+from replicate_emulator.limits import RateLimiter, retry_after_seconds, throttled_detail
+from service.model_catalog import catalog
 
 from .helpers import make_image
 
@@ -61,41 +62,52 @@ def test_escape_filter_value_survives_both_unescaping_levels() -> None:
     assert render.escape_filter_value("plain/path.ttf") == "plain/path.ttf"
 
 
-@pytest.fixture
-def nasty_font(tmp_path: Path) -> Iterator[Path]:
-    font = render.find_font()
-    if font is None:
-        pytest.skip("no TTF font on this machine")
+def test_subtitles_filter_survives_special_characters_in_paths(tmp_path: Path) -> None:
+    from service.adapters.fonts import FONTS_DIR, fontconfig_env
+
     folder = tmp_path / "we'ird:dir,[x];y\\z"
     folder.mkdir()
-    copy = folder / "Fo'nt:1.ttf"
-    shutil.copy(font, copy)
-    yield copy
-
-
-def test_drawtext_with_special_characters_in_paths_and_text(nasty_font: Path, tmp_path: Path) -> None:
+    ass = folder / "cap'tion:[1].ass"
     fmt = render.ASPECT_RATIOS["16:9"]
-    text_file = nasty_font.parent / "cap'tion:[1].txt"
-    text_file.write_text("it's 100% {x} %{pts} \\ [a]; b,c", encoding="utf-8")
+    ass.write_text(video.caption_ass("it's 100% {x} %{pts} \\ [a]; b,c", fmt), encoding="utf-8")
     out = tmp_path / "card.mp4"
-    graph = f"[0:v]{render.drawtext_filter(nasty_font, text_file, fmt)}[out]"
     job = render.FfmpegJob(
         inputs=["-f", "lavfi", "-i", f"color=c=black:s={fmt.size}:r=24:d=0.25"],
-        filtergraph=graph,
+        filtergraph=f"[0:v]{render.subtitles_filter(ass, FONTS_DIR)}[out]",
         output_args=render.h264_output_args(fmt, 6),
         duration_s=0.25,
         total_frames=6,
+        env=fontconfig_env(),
     )
-    proc = subprocess.run(render.build_command(job, out, render.Pacing()), capture_output=True, text=True)
+    proc = subprocess.run(
+        render.build_command(job, out, render.Pacing()), capture_output=True, text=True, env=job.env
+    )
     assert proc.returncode == 0, proc.stderr
     assert render.probe(out).video_codec == "h264"
 
 
-def test_caption_text_is_truncated_wrapped_and_printable() -> None:
-    caption = render.caption_text("word " * 30 + "\x00\x07tail", max_chars=60, width_chars=30)
-    assert caption.endswith("…") and len(caption.replace("\n", " ")) <= 60
-    assert all(len(line) <= 30 for line in caption.splitlines())
-    assert render.caption_text("a\tb\nc") == "a b c"
+@pytest.mark.parametrize(
+    ("prompt", "words"),
+    [
+        (
+            "Animated cartoon of a dream: \u201ca whale over Paris\u201d. Bright colours.",
+            "a whale over Paris",
+        ),
+        ("Dream: \u201cshe said \u201chi\u201d twice\u201d. Eerie.", "she said \u201chi\u201d twice"),
+        ("no quotes at all", "no quotes at all"),
+        ("only \u201copening", "only \u201copening"),
+    ],
+)
+def test_the_dream_card_shows_the_words_between_the_outer_quotes(prompt: str, words: str) -> None:
+    assert video.user_words(prompt) == words
+
+
+def test_caption_size_fits_long_dreams_and_caps_short_ones() -> None:
+    fmt = render.ASPECT_RATIOS["16:9"]
+    assert video.caption_size("a cat", fmt) == int(fmt.height / 11)
+    long = video.caption_size("word " * 200, fmt)
+    assert 10 <= long < video.caption_size("word " * 20, fmt)
+    assert video.caption_size("\u65e5" * 300, fmt) < video.caption_size("a" * 300, fmt)  # CJK glyphs are wide
 
 
 def test_parse_probe_output() -> None:
@@ -134,20 +146,6 @@ def test_pacing_filter() -> None:
     assert render.Pacing(speed=2.5).filter_suffix("video").startswith("realtime=speed=2.500000")
     stall = render.Pacing(stall_at_s=2).filter_suffix("audio")
     assert stall.startswith("asendcmd=c='2.000 arealtime speed") and "arealtime=speed=" in stall
-
-
-def test_find_font_honours_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    render.find_font.cache_clear()
-    try:
-        monkeypatch.setenv("VIDEOGEN_EMULATOR_FONT", "")
-        assert render.find_font() is None
-        render.find_font.cache_clear()
-        font = tmp_path / "x.ttf"
-        font.write_bytes(b"fake")
-        monkeypatch.setenv("VIDEOGEN_EMULATOR_FONT", str(font))
-        assert render.find_font() == font
-    finally:
-        render.find_font.cache_clear()
 
 
 def test_decode_image_rejects_non_images(tmp_path: Path) -> None:
@@ -210,36 +208,110 @@ def test_fault_model_matching() -> None:
 # --------------------------------------------------------------------------------------------- registry
 
 
-def test_registry_resolves_versions() -> None:
-    spec = models.MODELS["kwaivgi/kling-v1.6-pro"]
-    assert models.resolve_version("kwaivgi/kling-v1.6-pro") is spec
-    assert models.resolve_version(f"kwaivgi/kling-v1.6-pro:{spec.version}") is spec
-    assert models.resolve_version(spec.version) is spec
-    assert models.resolve_version("kwaivgi/kling-v1.6-pro:deadbeef") is None
+def test_the_emulator_serves_every_catalog_model_with_the_catalogs_versions() -> None:
+    assert models.unserved_models() == []
+    for entry in catalog().models.values():
+        assert models.MODELS[entry.id].version == entry.version and len(entry.version) == 64
+
+
+def test_versions_resolve_as_replicate_resolves_them() -> None:
+    pro = models.MODELS["kwaivgi/kling-v1.6-pro"]
+    musicgen = models.MODELS["meta/musicgen"]
+    assert models.resolve_version(pro.version) is pro
+    assert models.resolve_version("kwaivgi/kling-v1.6-pro") is pro  # official: by name
+    assert models.resolve_version(f"kwaivgi/kling-v1.6-pro:{pro.version}") is pro
+    assert models.resolve_version(musicgen.version) is musicgen
+    assert models.resolve_version(f"meta/musicgen:{musicgen.version}") is musicgen
+    assert models.resolve_version("meta/musicgen") is None  # community: never by name
+    assert models.resolve_version("kwaivgi/kling-v1.6-pro:" + "0" * 64) is None
+    assert models.resolve_version("f" * 64) is None
     assert models.resolve_version("acme/nope") is None
-    assert spec.version != models.MODELS["kwaivgi/kling-v1.6-standard"].version
 
 
-def test_kling_input_defaults_and_coercion() -> None:
+def test_validation_is_a_json_schema_check_without_coercion() -> None:
     spec = models.MODELS["kwaivgi/kling-v1.6-standard"]
-    clean = spec.validate({"prompt": "p", "duration": 10.0, "extra": "ignored"})
-    assert clean["duration"] == 10 and clean["aspect_ratio"] == "16:9" and clean["start_image"] is None
-    assert "extra" not in clean
+    checked = spec.validate({"prompt": "p", "duration": 10.0, "extra": "dropped", "end_image": "x"})
+    assert checked.values["duration"] == 10 and isinstance(checked.values["duration"], int)
+    assert checked.values["aspect_ratio"] == "16:9" and "start_image" not in checked.values
+    assert checked.ignored == ("extra", "end_image")  # Standard has no end_image: Replicate drops it
     with pytest.raises(InputValidationError) as excinfo:
-        spec.validate({"prompt": None, "duration": True, "cfg_scale": 3})
-    assert [f.field for f in excinfo.value.invalid_fields] == [
-        "input.prompt",
-        "input.duration",
-        "input.cfg_scale",
+        spec.validate({"duration": "10", "cfg_scale": 3, "start_image": None, "aspect_ratio": True})
+    assert [(f.field, f.type, f.description) for f in excinfo.value.invalid_fields] == [
+        ("input", "required", "prompt is required"),
+        ("input.start_image", "invalid_type", "Invalid type. Expected: string, given: null"),
+        ("input.cfg_scale", "number_lte", "Must be less than or equal to 1"),
+        ("input.aspect_ratio", "invalid_type", "Invalid type. Expected: string, given: boolean"),
+        ("input.duration", "invalid_type", "Invalid type. Expected: integer, given: string"),
     ]
-    assert "input.cfg_scale: cfg_scale must be less than or equal to 1" in excinfo.value.detail
+    assert excinfo.value.detail.startswith("- input: prompt is required\n- input.start_image: ")
 
 
-def test_openapi_schema_describes_inputs() -> None:
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("https://example.com/a.jpg", True),
+        ("data:image/png;base64,AAAA", True),
+        ("https://example.com/a%20b.jpg", True),
+        ("https://example.com/a%zz.jpg", False),  # Go's url.Parse: invalid URL escape
+        ("https://example.com/a\x07.jpg", False),
+        ("not a url", False),
+        ("/relative/path.jpg", False),
+        ("https://example.com\\a.jpg", False),
+    ],
+)
+def test_uri_format_is_gojsonschemas(url: str, valid: bool) -> None:
+    spec = models.MODELS["kwaivgi/kling-v1.6-pro"]
+    if valid:
+        spec.validate({"prompt": "p", "start_image": url})
+    else:
+        with pytest.raises(InputValidationError, match="Does not match format 'uri'"):
+            spec.validate({"prompt": "p", "start_image": url})
+
+
+def test_openapi_schema_is_the_catalogs_in_cogs_shape() -> None:
     schema = models.MODELS["kwaivgi/kling-v1.6-pro"].openapi_schema()
-    props = schema["components"]["schemas"]["Input"]["properties"]
-    assert props["duration"]["enum"] == [5, 10] and props["start_image"]["format"] == "uri"
-    assert schema["components"]["schemas"]["Input"]["required"] == ["prompt"]
+    components = schema["components"]["schemas"]
+    assert components["Input"]["required"] == ["prompt"]
+    assert components["Input"]["properties"]["duration"]["allOf"] == [
+        {"$ref": "#/components/schemas/duration"}
+    ]
+    assert components["duration"]["enum"] == [5, 10]
+    assert components["Input"]["properties"]["start_image"]["format"] == "uri"
+    assert components["Output"] == {"type": "string", "title": "Output", "format": "uri"}
+    assert components["Input"] == catalog().models["kwaivgi/kling-v1.6-pro"].schemas["Input"]
+
+
+# --------------------------------------------------------------------------------------------- rules
+
+
+def test_rate_limiter_counts_a_rolling_minute_per_account_and_bucket() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    assert [limiter.acquire("a", "create", 2) for _ in range(2)] == [None, None]
+    assert limiter.acquire("a", "create", 2) == pytest.approx(60.0)
+    assert limiter.acquire("a", "other", 2) is None and limiter.acquire("b", "create", 2) is None
+    now[0] = 45.0
+    assert limiter.acquire("a", "create", 2) == pytest.approx(15.0)  # refused calls are not counted
+    now[0] = 60.0
+    assert limiter.acquire("a", "create", 2) is None
+    assert retry_after_seconds(14.2) == 15 and retry_after_seconds(0.0) == 1
+    assert throttled_detail(15) == "Request was throttled. Your rate limit resets in ~15s."
+
+
+def test_config_updates_are_validated() -> None:
+    assert coerce_config_updates({"data_retention_s": 2, "creates_per_minute": 3}) == {
+        "data_retention_s": 2.0,
+        "creates_per_minute": 3,
+    }
+    for bad in (
+        {"data_retention_s": -1},
+        {"creates_per_minute": 0.5},
+        {"nope": 1},
+        [1],
+        {"model_time_scale": True},
+    ):
+        with pytest.raises(ConfigError):
+            coerce_config_updates(bad)
 
 
 def test_shipped_example_assets_are_small_distinct_720p_jpegs() -> None:
@@ -250,3 +322,68 @@ def test_shipped_example_assets_are_small_distinct_720p_jpegs() -> None:
         assert (info.video_codec, info.width, info.height) == ("mjpeg", 1280, 720)
         assert image.stat().st_size < 60 * 1024
     assert front.read_bytes() != tail.read_bytes()
+
+
+def test_a_long_dream_is_drawn_whole_on_several_lines(tmp_path: Path) -> None:
+    """The card with and without its caption: the rows that differ span several line heights
+    (wrapped, not cut to one line), and the text is drawn at the size that makes it fit."""
+    from service.adapters.fonts import FONTS_DIR, fontconfig_env
+
+    fmt = render.ASPECT_RATIOS["16:9"]
+    words = "I was flying over a city of glass towers at night while whales sang below me " * 2
+
+    def frame(caption: tuple[Path, Path] | None, name: str) -> bytes:
+        job = render.dream_job("dreamy", fmt, 1, 7, caption, env=fontconfig_env())
+        out = tmp_path / f"{name}.mp4"
+        proc = subprocess.run(
+            render.build_command(job, out, render.Pacing()), capture_output=True, env=job.env
+        )
+        assert proc.returncode == 0, proc.stderr
+        return subprocess.run(
+            [render.ffmpeg_exe(), "-loglevel", "error", "-i", str(out), "-frames:v", "1", "-f", "rawvideo",
+             "-pix_fmt", "gray", "-"],
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+
+    ass = tmp_path / "caption.ass"
+    ass.write_text(video.caption_ass(words.strip(), fmt), encoding="utf-8")
+    plain, captioned = frame(None, "plain"), frame((ass, FONTS_DIR), "captioned")
+    rows = [
+        y
+        for y in range(fmt.height)
+        if sum(
+            abs(a - b) > 40
+            for a, b in zip(
+                plain[y * fmt.width : (y + 1) * fmt.width],
+                captioned[y * fmt.width : (y + 1) * fmt.width],
+                strict=True,
+            )
+        )
+        > 20
+    ]
+    size = video.caption_size(words.strip(), fmt)
+    assert rows and rows[-1] - rows[0] > 4 * size, (rows[:3], rows[-3:], size)
+
+
+def test_a_model_that_prints_no_progress_waits_out_its_run_time_outside_the_render_slot(
+    tmp_path: Path,
+) -> None:
+    """One render slot, two runs of a model that prints nothing (an instant render here): the
+    second starts while the first still waits out its run time, as predictions at Replicate run
+    side by side. A model that prints progress would hold the slot (its render is paced)."""
+    from replicate_emulator.engine import Engine, FaultPlan
+
+    def instant(ctx: object, inp: dict[str, object]) -> str:
+        return "done"
+
+    spec = models.ModelSpec(catalog().models["kwaivgi/kling-v1.6-standard"], instant)
+    engine = Engine(tmp_path, render_concurrency=1)
+    try:
+        plan = FaultPlan(min_processing_s=1.0)
+        first, second = (engine.create(spec, {}, spec.validate({"prompt": "x"}), plan) for _ in range(2))
+        assert first.done.wait(10) and second.done.wait(10)
+        assert (first.status, second.status) == ("succeeded", "succeeded")
+        assert first.completed_at is not None and second.started_at is not None
+        assert second.started_at < first.completed_at
+    finally:
+        engine.close()

@@ -748,6 +748,8 @@ def test_context_from_the_cli_arrives_as_strings_and_is_coerced() -> None:
         {"log_retention_days": 31},
         {"log_level": "verbose"},
         {"transition_model": "no-owner"},
+        {"transition_model": "kwaivgi/kling-v1.6-standard"},  # the catalog: no end_image, dreams only
+        {"dream_model": "nobody/text-to-video"},  # not in the model catalog
         {"authorizer_cache_seconds": 7200},
         {"alarm_email": "not-an-address"},
         {"max_poll": 60},
@@ -760,6 +762,23 @@ def test_invalid_context_fails_synthesis_with_a_clear_message(context: dict[str,
 
     with pytest.raises(ConfigError, match=next(iter(context))):
         StackConfig.from_node(App(context=context).node)
+
+
+def test_model_ids_are_checked_as_the_functions_check_them_at_cold_start() -> None:
+    from infra.config import ConfigError, StackConfig
+    from service.settings import SubmitSettings
+
+    defaults = StackConfig()
+    settings = SubmitSettings.from_environment(
+        {"VIDEOGEN_TASKS_TABLE": "t", "VIDEOGEN_STATE_MACHINE_ARN": "a"}
+    )
+    assert (defaults.transition_model, defaults.dream_model) == (
+        settings.transition_model,
+        settings.dream_model,
+    )
+    with pytest.raises(ConfigError) as refused:
+        StackConfig(dream_model="kwaivgi/kling-v1.6-pro")
+    assert "dream_model: kwaivgi/kling-v1.6-pro cannot be the dream model" in str(refused.value)
 
 
 def test_cdk_json_holds_every_setting_and_the_issue_defaults() -> None:

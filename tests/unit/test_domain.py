@@ -10,7 +10,7 @@ from replicate.prediction import Prediction
 from service.domain import recipes
 from service.domain.auth import hash_token, new_token, token_from_header
 from service.domain.options import DreamStyle, TransitionType
-from service.domain.progress import PredictionProgress, combine
+from service.domain.progress import CEILING, PredictionProgress, combine, estimate
 from service.domain.status import dream_status, transition_status_body
 from service.models.api import TransitionRequest
 from service.models.domain import Progress, Task, TaskKind, TaskResult, TaskState
@@ -63,7 +63,7 @@ def test_every_transition_type_has_a_prompt_naming_it(kind: TransitionType) -> N
 def test_dream_recipe_uses_a_template_per_style(style: DreamStyle) -> None:
     job = recipes.dream_job("a whale in the sky", style, "owner/t2v")
     prompt = job.predictions[0].input["prompt"]
-    assert "a whale in the sky" in prompt and job.predictions[0].model == "owner/t2v"
+    assert "\u201ca whale in the sky\u201d" in prompt and job.predictions[0].model == "owner/t2v"
     others = {recipes.DREAM_PROMPTS[s] for s in DreamStyle} - {recipes.DREAM_PROMPTS[style]}
     assert all(prompt != o.format(dream="a whale in the sky") for o in others)
 
@@ -77,14 +77,34 @@ def test_tqdm_percentage_from_the_logs_becomes_current_of_100() -> None:
     assert (progress.current, progress.total, progress.status) == (42, 100, "Processing frames...")
 
 
-def test_progress_combines_predictions_and_stays_below_100_until_saved() -> None:
-    assert (
-        combine([PredictionProgress("processing", 0.5), PredictionProgress("succeeded", None)]).current == 75
+def test_progress_combines_predictions_the_video_dominating_and_stays_below_100_until_saved() -> None:
+    video_half, music_done = (
+        PredictionProgress("processing", 0.5, "video"),
+        PredictionProgress("succeeded", None, "music"),
     )
+    assert combine([video_half, music_done]).current == 60  # (4 x 0.5 + 1 x 1) / 5
+    video_done, music_half = (
+        PredictionProgress("succeeded", None, "video"),
+        PredictionProgress("processing", 0.5, "music"),
+    )
+    assert combine([video_done, music_half, PredictionProgress("starting", None, "voice")]).current == 75
     done = combine([PredictionProgress("succeeded", 1.0)])
     assert done.current == 99 and done.status == "Saving video..."
     assert combine([PredictionProgress("starting", None)]).status == "Waiting for the model to start..."
-    assert combine([PredictionProgress("processing", None)]).current == 0
+    assert combine([PredictionProgress("processing", None)]).current == 0  # nothing to go by
+
+
+def test_without_progress_in_the_logs_the_estimate_follows_the_models_typical_time() -> None:
+    """Kling prints no percentage: it climbs with the run time, 90% at the typical time, then
+    creeps towards 95%; it never goes back and never reaches 100 by itself."""
+    at = [
+        combine([PredictionProgress("processing", None, running_s=t, typical_s=100)]).current
+        for t in (0, 25, 50, 100, 200, 10_000)
+    ]
+    assert at == [0, 22, 45, 90, 93, 95]
+    assert estimate(150, 100) < estimate(151, 100) < CEILING
+    logged = PredictionProgress("processing", 0.1, running_s=90, typical_s=100)
+    assert combine([logged]).current == 10  # the model's own words win over the estimate
 
 
 # -- status mapping -----------------------------------------------------------------------------

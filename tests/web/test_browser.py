@@ -35,7 +35,7 @@ FILE_TIMEOUT_S = 900
 
 @pytest.fixture(scope="module")
 def twin(built_page: Path, chromium: str) -> Iterator[RunningTwin]:
-    running = start_twin(free_port())
+    running = start_twin(free_port(), None, "--model-time-scale", "0")  # models as fast as they render
     yield running
     if running.process.poll() is None:
         stop_twin(running)

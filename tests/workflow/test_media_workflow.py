@@ -13,6 +13,7 @@ import pytest
 
 from replicate_emulator import ReplicateEmulator
 from service.adapters.compose import BANDS
+from service.model_catalog import catalog
 from tests.support import Stack, transition_body
 from tests.workflow.test_workflow import CREATE, finish, probe_seconds, s3_object
 
@@ -68,13 +69,21 @@ def test_subtitles_music_and_voiceover_are_all_in_the_final_video(
     assert execution["status"] == "SUCCEEDED", body
     assert finish(stack, token, plain)[1]["state"] == "SUCCESS"
 
-    models = sorted(p["model"] for p in emulator.predictions())
-    assert models == [
+    # The defaults, as Replicate wants them: Kling by name, the community models by their pinned
+    # version; every input one the model's schema publishes.
+    predictions = emulator.predictions()
+    assert sorted(p["model"] for p in predictions) == [
         "jaaari/kokoro-82m",
         "kwaivgi/kling-v1.6-pro",
         "kwaivgi/kling-v1.6-pro",
         "meta/musicgen",
     ]
+    assert {p["model"]: p["version"] for p in predictions} == {
+        model: catalog().models[model].version
+        for model in catalog().models
+        if model != "kwaivgi/kling-v1.6-standard"
+    }
+    assert all(p["_emulator"]["ignored_input"] == [] for p in predictions)
     name, plain_name = full.rsplit(":", 1)[1], plain.rsplit(":", 1)[1]
     video, reference = s3_object(f"videos/{name}.mp4"), s3_object(f"videos/{plain_name}.mp4")
     assert abs(probe_seconds(video) - 5) <= 0.1
@@ -104,7 +113,7 @@ def test_one_failed_prediction_fails_the_task_and_cancels_the_others(
     execution, body = finish(stack, token, arn)
     assert execution["status"] == "FAILED"
     assert body["state"] == "FAILURE"
-    assert body["error"] == "meta/musicgen failed: CUDA out of memory"
+    assert body["error"] == "The music model failed: CUDA out of memory"
     statuses = {p["model"]: p["status"] for p in emulator.predictions()}
     assert statuses == {
         "meta/musicgen": "failed",

@@ -16,6 +16,7 @@ import pytest
 from replicate_emulator import ReplicateEmulator
 from service.adapters import aws
 from service.catalog import WorkflowTiming
+from service.model_catalog import catalog
 from tests.support import NAMES, Stack, transition_body
 
 pytestmark = pytest.mark.workflow
@@ -87,17 +88,18 @@ def test_transition_succeeds_with_the_video_in_s3_and_a_thumbnail(
     # The video was copied into our bucket (Replicate deletes outputs) and really is `duration` long
     assert abs(probe_seconds(s3_object(f"videos/{name}.mp4")) - duration) < 0.2
     assert s3_object(f"thumbnails/{name}.jpg")[:3] == b"\xff\xd8\xff"  # a JPEG
-    # The model got the spec's request through the recipe
+    # The model got the spec's request through the recipe, every input one it knows
     [prediction] = emulator.predictions()
     assert prediction["input"]["start_image"] == f"{image_base_url}/front.jpg"
     assert prediction["input"]["duration"] == duration
-    assert "transition effect: slideleft" in prediction["logs"]  # ENERGETIC, read from the prompt
+    assert prediction["_emulator"]["ignored_input"] == []
+    assert prediction["_emulator"]["notes"]["transition_effect"] == "slideleft"  # ENERGETIC, from the prompt
     names = state_names(stack, arn)
     assert names[:4] == ["StartPredictions", "WaitBeforePoll", "PollPredictions", "PredictionsDone?"]
     assert names[-1] == "Done" and "Finalize" in names
 
 
-def test_dream_succeeds_through_video_status(live: Callable[..., Stack]) -> None:
+def test_dream_succeeds_through_video_status(live: Callable[..., Stack], emulator: ReplicateEmulator) -> None:
     stack = live()
     token = stack.token()
     reply = stack.call("POST", "/generate-video?dream=a%20whale%20over%20Paris&style=Animated", token=token)
@@ -108,27 +110,36 @@ def test_dream_succeeds_through_video_status(live: Callable[..., Stack]) -> None
     assert body["video_url"] and body["dream"] == "a whale over Paris" and body["style"] == "Animated"
     assert body["updated_at"] >= body["created_at"]
     assert abs(probe_seconds(s3_object(f"videos/{arn.rsplit(':', 1)[1]}.mp4")) - 5) < 0.2
+    [prediction] = emulator.predictions()  # the card shows the dreamer's words, not our prompt
+    assert prediction["_emulator"]["notes"]["caption"] == "a whale over Paris"
+    assert prediction["_emulator"]["notes"]["dream_style"] == "animated"
 
 
-def test_progress_from_the_model_logs_is_reported_while_processing(
+def test_a_transitions_progress_climbs_over_several_polls(
     live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
 ) -> None:
-    emulator.faults.min_processing_s = 4
-    stack = live()
+    """Kling prints no percentage: the progress is estimated from how long the model has run
+    against its typical time, here scaled (emulator and service alike) to an 8 s run."""
+    scale = 8 / catalog().models["kwaivgi/kling-v1.6-pro"].progress.typical_seconds
+    emulator.configure(model_time_scale=scale)
+    stack = live(model_time_scale=str(scale))
     token = stack.token()
     arn = submit_transition(stack, token, image_base_url)
-    seen: list[dict[str, Any]] = []
+    seen: list[int] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         body = stack.call("GET", status_path(arn), token=token).body
         if body["state"] == "PROCESSING" and body["info"]:
-            seen.append(body["info"])
+            assert body["info"]["total"] == 100 and body["info"]["status"]
+            if not seen or seen[-1] != body["info"]["current"]:
+                seen.append(body["info"]["current"])
         if body["ready"]:
             break
-        time.sleep(0.3)
+        time.sleep(0.2)
     assert body["state"] == "SUCCESS"
-    assert any(0 < info["current"] < 100 for info in seen), seen
-    assert all(info["total"] == 100 and info["status"] for info in seen)
+    assert seen == sorted(seen), seen  # it never goes back
+    climbing = [value for value in seen if 0 < value < 99]
+    assert len(climbing) >= 2, seen  # a 1 s poll over an 8 s run: several steps between 0 and 99
 
 
 # -- failures -------------------------------------------------------------------------------------
@@ -166,7 +177,9 @@ def test_an_image_the_model_cannot_fetch_fails_with_a_clear_error(
     arn = stack.call("POST", CREATE, token=token, json_body=body).body["task_id"]
     _, status = finish(stack, token, arn)
     assert status["state"] == "FAILURE"
-    assert "start_image" in status["error"] and "404" in status["error"]
+    assert status["error"] == (
+        f"The video model failed: Could not fetch front_image from {image_base_url}/missing.jpg: HTTP 404"
+    )
 
 
 def test_throttled_creates_are_retried_with_backoff_then_succeed(
@@ -200,16 +213,60 @@ def test_a_prediction_that_never_finishes_times_out_and_is_cancelled(
     assert prediction["status"] == "canceled"
 
 
-def test_an_unknown_model_fails_the_task_without_retrying(
-    live: Callable[..., Stack], image_base_url: str
+def test_a_refused_input_fails_the_task_in_the_apis_terms_without_retrying(
+    live: Callable[..., Stack],
+    image_base_url: str,
+    emulator: ReplicateEmulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    stack = live(transition_model="nobody/no-such-model")
+    """The last prediction is refused: the two already created are cancelled, the owner reads the
+    request's field name, never the provider or the model; the logs keep the provider's own
+    answer with the task id."""
+    emulator.faults.reject_input = {"jaaari/kokoro-82m": "voice"}
+    stack = live()
+    token = stack.token()
+    arn = submit_transition(
+        stack, token, image_base_url, enable_music=True, enable_voiceover=True, voiceover_text="Hello"
+    )
+    execution, body = finish(stack, token, arn)
+    assert execution["status"] == "FAILED"
+    assert body["error"].startswith(
+        'The voiceover model rejected the request: voice must be one of the following: "af_heart", "af_alloy"'
+    )
+    assert not any(word in body["error"].lower() for word in ("replicate", "kokoro", "jaaari", "input."))
+    assert state_names(stack, arn) == ["StartPredictions", "MarkFailed", "GenerationFailed"]
+    assert sorted((p["model"], p["status"]) for p in emulator.predictions()) == [
+        ("kwaivgi/kling-v1.6-pro", "canceled"),
+        ("meta/musicgen", "canceled"),
+    ]
+    task = arn.rsplit(":", 1)[1]
+    [refusal] = [r for r in caplog.records if getattr(r, "task_id", None) == task and hasattr(r, "upstream")]
+    assert "jaaari/kokoro-82m" in refusal.upstream and "- input.voice: voice must be" in refusal.upstream
+
+
+@pytest.mark.parametrize("when", ["before the poll", "between the poll and Finalize"])
+def test_a_finalize_after_the_outputs_were_removed_is_a_clear_failure(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator, when: str
+) -> None:
+    if when == "before the poll":
+        emulator.configure(data_retention_s=0)  # gone the moment the prediction ends
+    else:
+        emulator.faults.remove_data_on_download = {"kwaivgi/kling-v1.6-pro"}
+    stack = live()
     token = stack.token()
     arn = submit_transition(stack, token, image_base_url)
     execution, body = finish(stack, token, arn)
+
     assert execution["status"] == "FAILED"
-    assert body["state"] == "FAILURE" and "404" in body["error"] and "nobody/no-such-model" in body["error"]
-    assert state_names(stack, arn) == ["StartPredictions", "MarkFailed", "GenerationFailed"]
+    assert body["state"] == "FAILURE" and body["error"] == (
+        "The generated video expired before it could be saved (model outputs are kept for one hour); "
+        "please try again"
+    )
+    names = state_names(stack, arn)
+    assert names[-2:] == ["MarkFailed", "GenerationFailed"]
+    assert names.count("Finalize") == (0 if when == "before the poll" else 1)  # not retried: it is gone
+    [prediction] = emulator.predictions()
+    assert prediction["data_removed"] is True and prediction["output"] is None
 
 
 def test_an_internal_error_reaches_the_client_as_a_plain_message(

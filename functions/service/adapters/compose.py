@@ -1,8 +1,10 @@
 """Compose the final MP4 with ffmpeg: burned-in subtitles, music ducked under the voiceover.
 
 Workflow-only (Finalize). Subtitles are rendered by libass from an ASS file we write, with the
-fonts shipped in ``service/assets/fonts`` (Lambda has no system fonts). Output: exactly
-``duration`` seconds, H.264 yuv420p (+ AAC when there is any audio), faststart.
+fonts shipped in ``service/assets/fonts`` (Lambda has no system fonts): DejaVu Sans first, then,
+through fontconfig fallback, CJK, Korean, Arabic, Hebrew and emoji faces (``adapters.fonts``).
+libass shapes with FriBidi and HarfBuzz, so right-to-left text and Arabic joining come out right.
+Output: exactly ``duration`` seconds, H.264 yuv420p (+ AAC when there is any audio), faststart.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.adapters.ffmpeg import ffmpeg_exe, probe
+from service.adapters.fonts import FONTS_DIR, PRIMARY_FAMILY, fontconfig_env
 from service.domain.errors import OutputUnavailable
 from service.models.domain import ComposeSpec, Cue
 
-FONTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
 _SIZE = re.compile(r"Video: [^\n]*?, (\d{2,5})x(\d{2,5})")
 
 
@@ -42,11 +44,11 @@ class SubtitleLook:
 #: The subtitle styles of the API (``SubtitleStyle``), defined once.
 SUBTITLE_LOOKS: dict[str, SubtitleLook] = {
     "default": SubtitleLook(
-        "DejaVu Sans", 0.060, False, "&H00FFFFFF", "&H00000000", "&H80000000", 1, 2.0, 1.0
+        PRIMARY_FAMILY, 0.060, False, "&H00FFFFFF", "&H00000000", "&H80000000", 1, 2.0, 1.0
     ),
-    "bold": SubtitleLook("DejaVu Sans", 0.075, True, "&H0000FFFF", "&H00000000", "&H00000000", 1, 3.5, 1.5),
+    "bold": SubtitleLook(PRIMARY_FAMILY, 0.075, True, "&H0000FFFF", "&H00000000", "&H00000000", 1, 3.5, 1.5),
     "minimal": SubtitleLook(
-        "DejaVu Sans", 0.045, False, "&H00FFFFFF", "&H99000000", "&H99000000", 3, 1.0, 0.0
+        PRIMARY_FAMILY, 0.045, False, "&H00FFFFFF", "&H99000000", "&H99000000", 3, 1.0, 0.0
     ),
 }
 
@@ -74,7 +76,7 @@ def _ass_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{rest // 100:02d}.{rest % 100:02d}"
 
 
-def _ass_text(text: str) -> str:
+def ass_text(text: str) -> str:
     """ASS treats ``{…}`` as override tags and ``\\`` as escapes; show them as plain text."""
     return text.replace("\\", "/").replace("{", "(").replace("}", ")").replace("\n", "\\N")
 
@@ -86,7 +88,7 @@ def ass_document(cues: list[Cue], style: str, position: str, width: int, height:
         STYLE_NAME, look.font, str(round(height * look.size)), look.primary, "&H000000FF",
         look.outline_colour, look.back_colour, "-1" if look.bold else "0", "0", "0", "0", "100", "100",
         "0", "0", str(look.border_style), f"{look.outline:g}", f"{look.shadow:g}",
-        str(ALIGNMENT[position]), "20", "20", str(margin_v), "1",
+        str(ALIGNMENT[position]), "20", "20", str(margin_v), "-1",
     ]  # fmt: skip
     lines = [
         "[Script Info]",
@@ -107,7 +109,7 @@ def ass_document(cues: list[Cue], style: str, position: str, width: int, height:
     ]
     for cue in cues:
         lines.append(
-            f"Dialogue: 0,{_ass_time(cue.start)},{_ass_time(cue.end)},{STYLE_NAME},,0,0,0,,{_ass_text(cue.text)}"
+            f"Dialogue: 0,{_ass_time(cue.start)},{_ass_time(cue.end)},{STYLE_NAME},,0,0,0,,{ass_text(cue.text)}"
         )
     return "\n".join(lines) + "\n"
 
@@ -133,6 +135,12 @@ def _filter_path(path: Path) -> str:
     return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
 
 
+def subtitles_filter(ass: Path) -> str:
+    """libass over the video with our fonts; run the ffmpeg with ``fontconfig_env()`` so that the
+    fallback for characters DejaVu lacks (CJK, emoji, ...) finds them."""
+    return f"ass=filename='{_filter_path(ass)}':fontsdir='{_filter_path(FONTS_DIR)}'"
+
+
 def compose(
     video: Path,
     out: Path,
@@ -153,7 +161,7 @@ def compose(
             ass_document(spec.subtitles, spec.subtitle_style, spec.subtitle_position, width, height),
             encoding="utf-8",
         )
-        video_chain += f"ass=filename='{_filter_path(ass)}':fontsdir='{_filter_path(FONTS_DIR)}',"
+        video_chain += f"{subtitles_filter(ass)},"
     # Hold the last frame if the model's clip is short, then cut at exactly `duration`.
     video_chain += f"tpad=stop_mode=clone:stop_duration={duration},trim=0:{duration},setpts=PTS-STARTPTS,format=yuv420p[v]"
     graph = [video_chain]
@@ -184,6 +192,6 @@ def compose(
         command += ["-an"]
     command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", "-t", str(duration), str(out)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=fontconfig_env())
     if result.returncode != 0:
         raise ComposeError(f"ffmpeg failed composing the video: {result.stderr.strip()[-400:]}")

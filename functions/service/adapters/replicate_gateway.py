@@ -1,12 +1,18 @@
 """Replicate through the official client (workflow functions only: API functions never import this).
 
 ``base_url`` (from ``VIDEOGEN_REPLICATE_BASE_URL``) points the same client at our emulator in
-the twin and tests. Errors become the typed exceptions the ASL retries or catches.
+the twin and tests. Errors become the typed exceptions the ASL retries or catches; their messages
+never name the provider or the model (the owner reads them), the provider's own words travel in
+``upstream`` for the logs.
+
+Models are addressed as the catalog says: official ones by name, community ones by version.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -17,6 +23,7 @@ from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
 from service.domain.errors import ReplicateRateLimited, ReplicateRejected, ReplicateUnavailable
+from service.model_catalog import catalog
 from service.models.domain import PredictionCall, PredictionRef
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
@@ -29,21 +36,45 @@ class PredictionSnapshot:
     fraction: float | None
     output: Any
     error: str | None
+    started_at: datetime | None = None
 
 
-def _raise_typed(error: ReplicateError | httpx.HTTPError, action: str) -> None:
+#: ``- input.start_image: Does not match format 'uri'`` lines of a 422's detail.
+_INVALID_FIELD = re.compile(r"^- (?P<field>[\w.]+): (?P<description>.+)$", re.MULTILINE)
+#: audiocraft's progress: ``   150 /    250`` (each ended by a carriage return).
+_AUDIOCRAFT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def _raise_typed(error: ReplicateError | httpx.HTTPError, action: str, role: str | None = None) -> None:
+    """The typed exception for a failed call. Messages are the owner's to read; the provider's
+    answer goes in ``upstream`` (the workflow logs it with the task id)."""
     if isinstance(error, httpx.HTTPError):
         raise ReplicateUnavailable(
-            f"Replicate could not be reached while trying to {action}: {error}"
+            "The video generation service could not be reached; please try again later",
+            upstream=f"{action}: {type(error).__name__}: {error}",
         ) from error
     status = error.status or 0
     detail = error.detail or error.title or str(error)
+    upstream = f"{action}: HTTP {status}: {error.title or ''}: {detail}"
     if status == 429:
-        raise ReplicateRateLimited(f"Replicate is throttling requests ({action}): {detail}") from error
+        raise ReplicateRateLimited(
+            "The video generation service is busy; please try again in a few minutes",
+            upstream=upstream,
+            status=status,
+        ) from error
     if status >= 500:
-        raise ReplicateUnavailable(f"Replicate is unavailable ({action}, HTTP {status}): {detail}") from error
+        raise ReplicateUnavailable(
+            "The video generation service is unavailable right now; please try again later",
+            upstream=upstream,
+            status=status,
+        ) from error
+    fields = [m.groupdict() for m in _INVALID_FIELD.finditer(detail)] if status == 422 else []
     raise ReplicateRejected(
-        f"Replicate rejected the request to {action} (HTTP {status}): {detail}"
+        f"The video generation service refused the request (HTTP {status})",
+        upstream=upstream,
+        status=status,
+        invalid_fields=fields,
+        role=role,
     ) from error
 
 
@@ -77,7 +108,7 @@ class ReplicateGateway:
             else:
                 prediction = self.client.predictions.create(model=owner_name, input=call.input)
         except (ReplicateError, httpx.HTTPError) as error:
-            _raise_typed(error, f"start {call.model}")
+            _raise_typed(error, f"start {call.model}", call.role)
             raise  # unreachable: _raise_typed always raises
         return PredictionRef(role=call.role, model=call.model, id=prediction.id, status=prediction.status)
 
@@ -106,14 +137,40 @@ class ReplicateGateway:
 
 
 def snapshot(prediction: Prediction) -> PredictionSnapshot:
-    progress = prediction.progress
     return PredictionSnapshot(
         id=prediction.id,
         status=prediction.status,
-        fraction=progress.percentage if progress else None,
+        fraction=log_fraction(prediction),
         output=prediction.output,
         error=str(prediction.error) if prediction.error else None,
+        started_at=_timestamp(prediction.started_at),
     )
+
+
+def log_fraction(prediction: Prediction) -> float | None:
+    """Progress from the logs, read the way this model writes it (the catalog's ``progress.logs``):
+    a tqdm bar (the official client parses it), audiocraft's token counter, or nothing."""
+    entry = catalog().entry_for(prediction.model or "")
+    logs = prediction.logs or ""
+    style = entry.progress.logs if entry is not None else "tqdm"
+    if style == "tqdm":
+        progress = prediction.progress
+        return progress.percentage if progress else None
+    if style == "audiocraft":
+        for line in reversed(re.split(r"[\r\n]+", logs)):
+            match = _AUDIOCRAFT.match(line)
+            if match and int(match.group(2)) > 0:
+                return min(1.0, int(match.group(1)) / int(match.group(2)))
+    return None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def output_url(output: Any) -> str | None:

@@ -3,9 +3,18 @@
 The API maps them to HTTP (``handlers/http.py``). In the workflow a Lambda that raises reports
 the class name as its ``errorType``, which is the error name the ASL ``Retry``/``Catch`` match:
 keep these names in step with ``statemachines/video_generation.asl.json``.
+
+A ``GenerationError``'s message becomes the task's ``error``, in the API's own terms: it never
+names the model provider, a model id or one of the provider's URLs, and it speaks of the request's
+fields (``front_image``), not the model's (``start_image``). What the provider really said stays
+in ``upstream`` and goes to the logs with the task id (``public_text`` does the rewording).
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class TaskNotFoundError(Exception):
@@ -20,20 +29,54 @@ class GenerationError(Exception):
     """A failure whose message is safe to show the task's owner as the task's ``error``."""
 
 
-class ReplicateRateLimited(GenerationError):
+class UpstreamError(GenerationError):
+    """The model provider refused or failed a call: a message for the owner, the provider's own
+    words (``upstream``, for the logs) and, for a 422, the fields it named."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        upstream: str = "",
+        status: int | None = None,
+        invalid_fields: Iterable[Mapping[str, Any]] = (),
+        role: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.upstream = upstream or message
+        self.status = status
+        self.invalid_fields = [dict(f) for f in invalid_fields]
+        self.role = role
+
+    def reworded(self, message: str) -> UpstreamError:
+        """The same error (same type: the ASL matches it) with another message for the owner."""
+        return type(self)(
+            message,
+            upstream=self.upstream,
+            status=self.status,
+            invalid_fields=self.invalid_fields,
+            role=self.role,
+        )
+
+
+class ReplicateRateLimited(UpstreamError):
     """Replicate answered 429. Retried by the ASL with backoff and jitter."""
 
 
-class ReplicateUnavailable(GenerationError):
+class ReplicateUnavailable(UpstreamError):
     """Replicate answered 5xx or could not be reached. Retried by the ASL."""
 
 
-class ReplicateRejected(GenerationError):
+class ReplicateRejected(UpstreamError):
     """Replicate refused the call (bad input, unknown model, auth): retrying will not help."""
 
 
 class OutputUnavailable(GenerationError):
-    """The model's output could not be fetched or is not a usable video."""
+    """The model's output could not be fetched or is not a usable video (retried by the ASL)."""
+
+
+class OutputExpired(GenerationError):
+    """The model's output was deleted before we copied it (outputs live an hour): not retried."""
 
 
 #: errorType names whose message may be shown to the task's owner as is.
@@ -45,5 +88,41 @@ USER_SAFE_ERRORS = frozenset(
         ReplicateUnavailable,
         ReplicateRejected,
         OutputUnavailable,
+        OutputExpired,
     )
 )
+
+# -- in the API's own terms ----------------------------------------------------------------------
+
+_URL = re.compile(r"\b(?:https?|data):[^\s'\"<>]+", re.IGNORECASE)
+_PROVIDER = re.compile(r"\breplicate(?:\.com|\.delivery)?\b", re.IGNORECASE)
+
+
+def public_text(
+    text: str,
+    *,
+    fields: Mapping[str, str],
+    own_urls: Iterable[str] = (),
+    model_refs: Iterable[str] = (),
+) -> str:
+    """``text`` from the provider, reworded for the task's owner: the model's input names become
+    the request's (``fields``; ``input.start_image`` too), URLs other than the owner's own become
+    "a URL", the model ids (``model_refs``, with or without version) "the model", and the
+    provider's name "the model service"."""
+    kept = {url.rstrip(".,;:)") for url in own_urls}
+    urls: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        found = match.group(0)
+        bare = found.rstrip(".,;:)")
+        urls.append(bare if bare in kept else "a URL")
+        return f"\x00{len(urls) - 1}\x00{found[len(bare) :]}"
+
+    out = _URL.sub(hold, text)
+    names = {ref for ref in model_refs} | {ref.split(":", 1)[0] for ref in model_refs}
+    for ref in sorted(names, key=len, reverse=True):
+        out = out.replace(ref, "the model")
+    out = _PROVIDER.sub("the model service", out)
+    for model_field, api_field in fields.items():
+        out = re.sub(rf"(?<![\w.])(?:input\.)?{re.escape(model_field)}(?!\w)", api_field, out)
+    return re.sub("\x00(\\d+)\x00", lambda m: urls[int(m.group(1))], out).strip()

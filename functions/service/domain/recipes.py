@@ -1,8 +1,12 @@
 """Recipes: turn a validated request into the Replicate model calls that produce it.
 
-Model names come from settings, so ops can switch models without code changes; the input
-field names are those of the default models (Kling 1.6: ``start_image``, ``end_image``,
-``prompt``, ``duration``, ``aspect_ratio``).
+Model names come from settings, which accept only models the model catalog describes for the
+role (``service.model_catalog``); the inputs are those the catalog's schemas publish, and
+``tests/unit/test_recipes.py`` validates every recipe's output against them for every
+combination of request options (Replicate would silently drop an unknown input).
+
+``API_FIELDS`` says which request field each model input comes from, so a model's complaint about
+``start_image`` reaches the owner as one about ``front_image``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.domain.options import DREAM_DURATION, MUSIC_PROMPTS, DreamStyle, TransitionType
+from service.model_catalog import catalog
 from service.models.api import TransitionRequest
 from service.models.domain import ComposeSpec, Cue, GenerationJob, PredictionCall, TaskKind
 
@@ -23,12 +28,31 @@ TRANSITION_PROMPTS: dict[TransitionType, str] = {
     TransitionType.GLITCH: "a glitch transition with digital distortion and pixelation",
 }
 
-#: The dream API's prompt template per style.
+#: The dream API's prompt template per style. The dreamer's words stand between typographic
+#: quotes, as a quotation within the prompt: the model reads them as the subject, and a stand-in
+#: model (our emulator's dream card) can show exactly them (between the first “ and the last ”).
 DREAM_PROMPTS: dict[DreamStyle, str] = {
-    DreamStyle.REALISTIC: "Photorealistic cinematic footage of a dream: {dream}. Natural light, 35mm film.",
-    DreamStyle.ANIMATED: "Animated cartoon of a dream: {dream}. Bright colours, smooth hand-drawn animation.",
-    DreamStyle.CURSED: "Cursed, unsettling found footage of a dream: {dream}. Distorted, eerie, VHS glitches.",
+    DreamStyle.REALISTIC: "Photorealistic cinematic footage of a dream: \u201c{dream}\u201d. Natural light, 35mm film.",
+    DreamStyle.ANIMATED: "Animated cartoon of a dream: \u201c{dream}\u201d. Bright colours, smooth hand-drawn animation.",
+    DreamStyle.CURSED: "Cursed, unsettling found footage of a dream: \u201c{dream}\u201d. Distorted, eerie, VHS glitches.",
 }
+
+#: Which request field each model input comes from, per task kind and prediction role: the
+#: owner reads the model's complaints in these terms. Inputs we set ourselves map to nothing.
+API_FIELDS: dict[tuple[TaskKind, str], dict[str, str]] = {
+    (TaskKind.TRANSITION, "video"): {
+        "start_image": "front_image",
+        "end_image": "tail_image",
+        "prompt": "prompt",
+        "duration": "duration",
+    },
+    (TaskKind.TRANSITION, "music"): {"prompt": "music_type", "duration": "duration"},
+    (TaskKind.TRANSITION, "voice"): {"text": "voiceover_text", "voice": "voice"},
+    (TaskKind.DREAM, "video"): {"prompt": "dream"},
+}
+
+#: How each prediction role is named to the task's owner.
+ROLE_NAMES: dict[str, str] = {"video": "video", "music": "music", "voice": "voiceover"}
 
 NEGATIVE_PROMPT = "blurry, low quality, watermark, text artifacts"
 
@@ -41,11 +65,11 @@ def transition_prompt(request: TransitionRequest) -> str:
 
 @dataclass(frozen=True)
 class Models:
-    """The Replicate models a transition may use (from settings)."""
+    """The Replicate models a transition may use (from settings; the catalog's defaults)."""
 
     video: str
-    music: str = "meta/musicgen"
-    tts: str = "jaaari/kokoro-82m"
+    music: str = catalog().default("music")
+    tts: str = catalog().default("speech")
 
 
 def transition_job(request: TransitionRequest, models: Models) -> GenerationJob:

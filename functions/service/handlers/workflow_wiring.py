@@ -33,7 +33,12 @@ def _gateway_for(token: str, base_url: str | None) -> ReplicateGateway:
 @cache
 def workflow() -> Workflow:
     """StartPredictions, PollPredictions and MarkFailed."""
-    return Workflow(TasksTable(load(ReplicateSettings).tasks_table), gateway=replicate_gateway)
+    settings = load(ReplicateSettings)
+    return Workflow(
+        TasksTable(settings.tasks_table),
+        gateway=replicate_gateway,
+        model_time_scale=settings.model_time_scale,
+    )
 
 
 @cache

@@ -6,6 +6,7 @@ knows about DynamoDB or Step Functions.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -66,8 +67,18 @@ def _check_duration(value: int) -> int:
     return value
 
 
+def _valid_escapes(value: Any) -> Any:
+    """A ``%`` must start a ``%XX`` escape. pydantic keeps ``%zz`` as is, but the model provider
+    checks image URLs as RFC 3986 URIs (Go's url.Parse) and would refuse the whole task later."""
+    if isinstance(value, str) and re.search(r"%(?![0-9A-Fa-f]{2})", value):
+        raise PydanticCustomError(
+            "url_escape", "URL has an invalid percent-escape: '%' must be followed by two hex digits"
+        )
+    return value
+
+
 #: An http(s) URL, kept as pydantic's HttpUrl and written out as a plain string.
-ImageUrl = Annotated[HttpUrl, PlainSerializer(str, return_type=str)]
+ImageUrl = Annotated[HttpUrl, BeforeValidator(_valid_escapes), PlainSerializer(str, return_type=str)]
 Duration = Annotated[
     int, AfterValidator(_check_duration), WithJsonSchema({"type": "integer", "enum": list(DURATIONS)})
 ]

@@ -31,6 +31,9 @@ class PredictionsState(BaseModel):
     error: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict, description="role -> output URL")
     compose: ComposeSpec = Field(default_factory=ComposeSpec)
+    own_urls: list[str] = Field(
+        default_factory=list, description="URLs the owner sent: a model's error may show them back"
+    )
 
 
 class CaughtError(BaseModel):
