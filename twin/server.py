@@ -115,6 +115,7 @@ class Twin:
         # bucket's CORS rule allows (the deployment puts the stack's rule): be as strict.
         os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
         _quiet_libraries()
+        _speed_up_moto()
 
         from moto.server import ThreadedMotoServer
 
@@ -360,6 +361,19 @@ def _enable_step_functions_execution(moto_url: str) -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
+
+
+def _speed_up_moto() -> None:
+    """moto 5.2 lists a response class's methods with ``inspect.getmembers`` on every request: a
+    quarter of a DynamoDB GetItem's CPU in the twin (measured with yappi under status-read load).
+    The list never changes for a class, so the twin caches it. Pinned by
+    tests/workflow/test_lambda_runner_seam.py."""
+    import functools
+
+    import moto.core.responses as responses
+
+    if not hasattr(responses.method_names_from_class, "cache_info"):
+        responses.method_names_from_class = functools.cache(responses.method_names_from_class)
 
 
 def _quiet_libraries() -> None:

@@ -62,3 +62,17 @@ def test_install_is_idempotent_and_reversible() -> None:
     lambda_runner.uninstall()
     assert LambdaFunction._invoke_lambda is not lambda_runner._invoke_in_process
     lambda_runner.install()
+
+
+def test_the_twin_s_moto_speed_up_still_finds_its_target() -> None:
+    """twin.server caches moto's per-request method listing: the function must still exist, be
+    the one dispatch calls, and answer the same once cached."""
+    import moto.core.responses as responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    from twin.server import _speed_up_moto
+
+    before = responses.method_names_from_class(DynamoHandler)
+    _speed_up_moto()
+    assert hasattr(responses.method_names_from_class, "cache_info")
+    assert responses.method_names_from_class(DynamoHandler) == before and "get_item" in before
