@@ -20,6 +20,19 @@ metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "VideoGen"
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
+def count_internal_error(function: str) -> None:
+    """One ``InternalErrors`` for ``function`` (a catalog name): a 500 answered by the handler, which
+    Lambda's ``Errors`` metric does not count (``service.catalog.INTERNAL_ERRORS_METRIC``)."""
+    from service.catalog import INTERNAL_ERRORS_METRIC
+
+    if is_metrics_disabled():  # single_metric prints even then (powertools 3.x)
+        return
+    with single_metric(
+        name=INTERNAL_ERRORS_METRIC, unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+    ) as m:
+        m.add_dimension(name="function", value=function)
+
+
 @contextmanager
 def replicate_errors_counted() -> Iterator[None]:
     """Count Replicate failures by type (``ReplicateErrors``, dimension ``error_type``), re-raising."""

@@ -214,7 +214,9 @@ def test_each_function_gets_exactly_the_variables_its_settings_class_declares(sy
         required = {variable(name) for name in spec.settings.required()}
         assert required <= videogen <= declared, f"{spec.name}: {videogen} vs {declared}"
         needs = spec.needs
-        assert ("VIDEOGEN_TASKS_TABLE" in env) == bool(needs & {"tasks:read", "tasks:write"}), spec.name
+        assert ("VIDEOGEN_TASKS_TABLE" in env) == bool(
+            needs & {"tasks:read", "tasks:create", "tasks:update", "tasks:delete"}
+        ), spec.name
         assert ("VIDEOGEN_TOKENS_TABLE" in env) == ("tokens:read" in needs), spec.name
         assert ("VIDEOGEN_MEDIA_BUCKET" in env) == bool(
             needs & {"media:read", "media:write", "media:upload"}
@@ -467,7 +469,11 @@ def test_state_machine_logs_everything_traces_and_has_its_own_narrow_role(synth:
     log_group = synth.resources[
         logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     ]
-    assert log_group["Properties"]["LogGroupName"].startswith("/aws/vendedlogs/states/")
+    # Retained on delete, so never a fixed name: a redeploy of the stage would collide with it.
+    name = render(log_group["Properties"]["LogGroupName"])
+    assert name.startswith(f"/aws/vendedlogs/states/{synth.config.prefix}-video-generation-")
+    assert "AWS::StackId" in json.dumps(log_group["Properties"]["LogGroupName"])
+    assert log_group["DeletionPolicy"] == "Retain"
     assert props["TracingConfiguration"] == {"Enabled": True}
 
     grants = role_grants(synth, props["RoleArn"]["Fn::GetAtt"][0])
@@ -489,9 +495,9 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
     uploads = f"<{bucket}.Arn>/uploads/*"
     return {
         "tasks:read": {("dynamodb:GetItem", f"<{tasks}.Arn>")},
-        "tasks:write": {
-            (a, f"<{tasks}.Arn>") for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
-        },
+        "tasks:create": {("dynamodb:PutItem", f"<{tasks}.Arn>")},
+        "tasks:update": {("dynamodb:UpdateItem", f"<{tasks}.Arn>")},
+        "tasks:delete": {("dynamodb:DeleteItem", f"<{tasks}.Arn>")},
         "tokens:read": {("dynamodb:GetItem", f"<{tokens}.Arn>")},
         "executions:start": {("states:StartExecution", f"<{machine}>")},
         "executions:describe": {
@@ -509,6 +515,14 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
 
 def test_every_need_has_an_intended_grant(synth: Synth) -> None:
     assert set(_intent(synth)) == set(get_args(Need))
+
+
+def test_only_submit_creates_or_deletes_task_records(synth: Synth) -> None:
+    # Status and the workflow steps change records (UpdateItem) and read them; none writes whole items.
+    for spec in FUNCTIONS:
+        actions = {action for action, _ in function_grants(synth, spec)}
+        creates = {"dynamodb:PutItem", "dynamodb:DeleteItem"} & actions
+        assert creates == ({"dynamodb:PutItem", "dynamodb:DeleteItem"} if spec.name == "submit" else set()), spec.name
 
 
 def test_each_function_is_granted_exactly_its_needs(synth: Synth) -> None:
@@ -642,6 +656,23 @@ def test_alarms_cover_api_5xx_executions_and_every_function_and_notify_the_topic
     }
     assert alarms[f"{prefix}-executions-failed"]["MetricName"] == "ExecutionsFailed"
     assert alarms[f"{prefix}-executions-timed-out"]["MetricName"] == "ExecutionsTimedOut"
+    for spec in FUNCTIONS:
+        if spec.kind != "api":
+            continue
+        # A handler that catches an exception and answers 500 raises no Lambda error: both count.
+        alarm = alarms[f"{prefix}-{spec.name.replace('_', '-')}-errors"]
+        stats = {
+            (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"]): {
+                d["Name"]: render(d["Value"]) for d in m["MetricStat"]["Metric"]["Dimensions"]
+            }
+            for m in alarm["Metrics"]
+            if "MetricStat" in m
+        }
+        function_id, _ = function_resource(synth, spec)
+        assert stats[("AWS/Lambda", "Errors")] == {"FunctionName": f"<{function_id}>"}
+        assert stats[("VideoGen", "InternalErrors")] == {"function": spec.name, "service": "videogen"}
+        (expression,) = (m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+        assert "+" in expression and alarm["Threshold"] == 1
 
 
 def test_every_alarm_links_to_its_runbook_entry(synth: Synth) -> None:
@@ -763,6 +794,8 @@ def test_context_from_the_cli_arrives_as_strings_and_is_coerced() -> None:
         {"authorizer_cache_seconds": 7200},
         {"alarm_email": "not-an-address"},
         {"max_poll": 60},
+        {"max-polls": 60},
+        {"alarm_emial": "ops@example.com"},
     ],
 )
 def test_invalid_context_fails_synthesis_with_a_clear_message(context: dict[str, Any]) -> None:
@@ -789,6 +822,23 @@ def test_model_ids_are_checked_as_the_functions_check_them_at_cold_start() -> No
     with pytest.raises(ConfigError) as refused:
         StackConfig(dream_model="kwaivgi/kling-v1.6-pro")
     assert "dream_model: kwaivgi/kling-v1.6-pro cannot be the dream model" in str(refused.value)
+
+
+def test_the_cdk_clis_own_context_keys_are_accepted() -> None:
+    # `cdk acknowledge 12345` writes this to cdk.context.json; every later synth must still work
+    from aws_cdk import App
+
+    from infra.config import StackConfig
+
+    context = {
+        "acknowledged-issue-numbers": [34892, 12345],
+        "notices-cache-refresh": "daily",  # a kebab-case key a newer CLI may add
+        "availability-zones:account=123456789012:region=eu-west-1": ["eu-west-1a"],
+        "aws:cdk:enable-path-metadata": True,
+        "@aws-cdk/core:checkSecretUsage": True,
+        "max_polls": 7,
+    }
+    assert StackConfig.from_node(App(context=context).node).max_polls == 7
 
 
 def test_cdk_json_holds_every_setting_and_the_issue_defaults() -> None:

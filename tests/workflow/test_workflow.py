@@ -3,6 +3,7 @@ the Replicate emulator over real HTTP with real ffmpeg renders."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import tempfile
@@ -27,6 +28,11 @@ TRANSITION_MODEL = "kwaivgi/kling-v1.6-pro"
 
 def status_path(task_id: str) -> str:
     return f"/api/transitions/task-status/{task_id}/"
+
+
+def emitted_metrics(out: str) -> list[dict[str, Any]]:
+    """The EMF lines powertools printed."""
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
 
 
 def submit_transition(stack: Stack, token: str, images: str, **overrides: Any) -> str:
@@ -267,6 +273,26 @@ def test_a_finalize_after_the_outputs_were_removed_is_a_clear_failure(
     assert names.count("Finalize") == (0 if when == "before the poll" else 1)  # not retried: it is gone
     [prediction] = emulator.predictions()
     assert prediction["data_removed"] is True and prediction["output"] is None
+
+
+def test_a_task_failing_at_start_predictions_is_counted_by_kind(
+    live: Callable[..., Stack],
+    image_base_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a create that Replicate refuses (as it refuses every create with a 401 on a fresh deploy
+    # whose token is not set yet): StartPredictions fails, MarkFailed gets the execution's input
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    stack = live(dream_model="nobody/no-such-model")
+    token = stack.token()
+    reply = stack.call("POST", "/generate-video?dream=a%20lighthouse&style=Realistic", token=token)
+    execution, _ = finish(stack, token, reply.body["task_id"])
+    assert execution["status"] == "FAILED"
+    assert state_names(stack, reply.body["task_id"]) == ["StartPredictions", "MarkFailed", "GenerationFailed"]
+    # Then MarkFailed counts it with its kind, so "Tasks by outcome and kind" shows it
+    failed = [m for m in emitted_metrics(capsys.readouterr().out) if "TasksFailed" in m]
+    assert [m.get("kind") for m in failed] == ["dream"]
 
 
 def test_an_internal_error_reaches_the_client_as_a_plain_message(

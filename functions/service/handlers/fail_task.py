@@ -15,8 +15,7 @@ from service.observability import logger, metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = FailTaskInput.model_validate(event)
     result = workflow().fail_task(state)
-    if state.kind is not None:
-        metrics.add_dimension(name="kind", value=state.kind.value)
+    metrics.add_dimension(name="kind", value=state.kind.value)
     metrics.add_metric(
         name="TasksTimedOut" if state.reason == "timed_out" else "TasksFailed", unit=MetricUnit.Count, value=1
     )

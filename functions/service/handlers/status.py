@@ -15,7 +15,7 @@ from service.models.domain import Task, TaskKind
 from service.observability import logger
 from service.settings import StatusSettings, load
 
-app = make_resolver()
+app = make_resolver("status")
 
 
 def _presign(key: str) -> str:
