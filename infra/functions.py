@@ -167,6 +167,6 @@ class ServiceFunctions(Construct):
         )
         for spec in FUNCTIONS:
             function = self.functions[spec.name]
-            if "state_machine_arn" in spec.settings.model_fields:
+            if "state_machine_arn" in spec.settings.fields():
                 function.add_environment(variable("state_machine_arn"), state_machine.state_machine_arn)
             grant_needs(function, spec, targets)

@@ -232,7 +232,7 @@ def function_environment(
     tokens as values) and the twin both build functions' environments here; a required field
     without a value is an error now, not a surprise at the function's first invocation.
     ``later``: fields the caller adds once they exist (CDK: the state machine's ARN)."""
-    fields = spec.settings.model_fields
+    fields = spec.settings.fields()
     missing = sorted(spec.settings.required() - values.keys() - later)
     if missing:
         raise KeyError(f"{spec.name}: no value for {', '.join(variable(name) for name in missing)}")

@@ -272,7 +272,7 @@ def test_status_follows_the_record_through_every_state(stack: Stack, token: str)
 
     pending = stack.call("GET", task_status(arn), token=token)
     assert pending.body == {"task_id": arn, "state": "PENDING", "ready": False, "info": None}
-    assert pending.headers["retry-after"] == str(StatusSettings.model_fields["retry_after_seconds"].default)
+    assert pending.headers["retry-after"] == str(StatusSettings.fields()["retry_after_seconds"].default)
 
     table.mark_processing(name, [], Progress(current=1, status="Processing frames..."))
     processing = stack.call("GET", task_status(arn), token=token)

@@ -210,7 +210,7 @@ def test_each_function_gets_exactly_the_variables_its_settings_class_declares(sy
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "VideoGen"
         assert env["POWERTOOLS_LOG_LEVEL"] == synth.config.log_level
         videogen = {k for k in env if k.startswith("VIDEOGEN_")}
-        declared = {variable(name) for name in spec.settings.model_fields}
+        declared = {variable(name) for name in spec.settings.fields()}
         required = {variable(name) for name in spec.settings.required()}
         assert required <= videogen <= declared, f"{spec.name}: {videogen} vs {declared}"
         needs = spec.needs
@@ -522,7 +522,9 @@ def test_only_submit_creates_or_deletes_task_records(synth: Synth) -> None:
     for spec in FUNCTIONS:
         actions = {action for action, _ in function_grants(synth, spec)}
         creates = {"dynamodb:PutItem", "dynamodb:DeleteItem"} & actions
-        assert creates == ({"dynamodb:PutItem", "dynamodb:DeleteItem"} if spec.name == "submit" else set()), spec.name
+        assert creates == ({"dynamodb:PutItem", "dynamodb:DeleteItem"} if spec.name == "submit" else set()), (
+            spec.name
+        )
 
 
 def test_each_function_is_granted_exactly_its_needs(synth: Synth) -> None:

@@ -3,6 +3,7 @@ the Replicate emulator over real HTTP with real ffmpeg renders."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -320,3 +321,39 @@ def test_an_execution_stopped_from_outside_reads_as_failure_via_the_stale_record
     body = stack.call("GET", status_path(arn), token=token).body
     assert body["state"] == "FAILURE" and body["error"] == "Video generation was stopped before it finished"
     assert stack.call("GET", f"/video-status/{arn}", token=token).status == 404  # a transition task
+
+
+def test_every_log_line_of_a_workflow_function_carries_the_task_id(
+    live: Callable[..., Stack], image_base_url: str
+) -> None:
+    from service.observability import logger
+
+    level, sink = logger.log_level, io.StringIO()
+    logger.setLevel("DEBUG")
+    stream = logger.registered_handler.setStream(sink)  # type: ignore[attr-defined]
+    try:
+        # Given one task that succeeds, then one that fails at StartPredictions. One at a time, with no
+        # status reads meanwhile: in this process all functions share one Logger, where on Lambda
+        # each has a process of its own (concurrent invocations here would swap each other's keys)
+        stack = live(dream_model="nobody/no-such-model")
+        token = stack.token()
+        succeeding = submit_transition(stack, token, image_base_url)
+        assert stack.wait_execution(succeeding)["status"] == "SUCCEEDED"
+        failing = stack.call("POST", "/generate-video?dream=a%20fox&style=Animated", token=token).body[
+            "task_id"
+        ]
+        assert stack.wait_execution(failing)["status"] == "FAILED"
+    finally:
+        logger.setLevel(level)
+        logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    # Then every line the workflow functions logged names its task
+    workflow = {
+        NAMES.function(spec) for spec in ("start_predictions", "poll_predictions", "finalize", "fail_task")
+    }
+    lines = [json.loads(line) for line in sink.getvalue().splitlines() if line.startswith("{")]
+    logged = [line for line in lines if line.get("function_name") in workflow]
+    ids = {arn.rsplit(":", 1)[1] for arn in (succeeding, failing)}
+    assert {line["function_name"] for line in logged} == workflow, "each step logged"
+    assert [line for line in logged if line.get("task_id") not in ids] == []
+    # And nothing of one invocation leaks into the next: both tasks appear, each in its own lines
+    assert {line["task_id"] for line in logged} == ids

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from service.models.base import Model
 from service.models.domain import ComposeSpec, GenerationJob, PredictionRef, TaskKind
 
 
-class ExecutionInput(BaseModel):
+class ExecutionInput(Model):
     """What submit passes to StartExecution (and the input of StartPredictions)."""
 
     task_id: str
     job: GenerationJob
 
 
-class PredictionsState(BaseModel):
+class PredictionsState(Model):
     """Output of StartPredictions and PollPredictions; input of PollPredictions and Finalize."""
 
     task_id: str
@@ -36,14 +37,14 @@ class PredictionsState(BaseModel):
     )
 
 
-class CaughtError(BaseModel):
+class CaughtError(Model):
     """What a ``Catch`` puts at ``$.failure``."""
 
     Error: str
     Cause: str = ""
 
 
-class FailTaskInput(BaseModel):
+class FailTaskInput(Model):
     """Input of MarkFailed / MarkTimedOut: whatever state we were in, plus why it ended."""
 
     task_id: str
