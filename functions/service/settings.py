@@ -74,6 +74,16 @@ def setting(
     )
 
 
+def model_setting(role: Role) -> Any:
+    """A Replicate model for ``role``: the model catalog's default, and only what the catalog
+    describes for that role (community models with their version). The default is looked up when
+    the settings are loaded, not at import: functions without a model never read the catalog."""
+    return dataclasses.field(
+        default_factory=lambda: catalog().default(role),
+        metadata={"check": lambda value: catalog().check(value, role)},
+    )
+
+
 def resource() -> Any:
     """A resource name or ARN: required, never defaulted, never empty."""
     return dataclasses.field(metadata={"resource": True})
