@@ -278,14 +278,15 @@ def test_a_finalize_after_the_outputs_were_removed_is_a_clear_failure(
 
 def test_a_task_failing_at_start_predictions_is_counted_by_kind(
     live: Callable[..., Stack],
-    image_base_url: str,
+    emulator: ReplicateEmulator,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a create that Replicate refuses (as it refuses every create with a 401 on a fresh deploy
     # whose token is not set yet): StartPredictions fails, MarkFailed gets the execution's input
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-    stack = live(dream_model="nobody/no-such-model")
+    emulator.faults.reject_input = {"*": "prompt"}
+    stack = live()
     token = stack.token()
     reply = stack.call("POST", "/generate-video?dream=a%20lighthouse&style=Realistic", token=token)
     execution, _ = finish(stack, token, reply.body["task_id"])
@@ -324,7 +325,7 @@ def test_an_execution_stopped_from_outside_reads_as_failure_via_the_stale_record
 
 
 def test_every_log_line_of_a_workflow_function_carries_the_task_id(
-    live: Callable[..., Stack], image_base_url: str
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
 ) -> None:
     from service.observability import logger
 
@@ -335,10 +336,11 @@ def test_every_log_line_of_a_workflow_function_carries_the_task_id(
         # Given one task that succeeds, then one that fails at StartPredictions. One at a time, with no
         # status reads meanwhile: in this process all functions share one Logger, where on Lambda
         # each has a process of its own (concurrent invocations here would swap each other's keys)
-        stack = live(dream_model="nobody/no-such-model")
+        stack = live()
         token = stack.token()
         succeeding = submit_transition(stack, token, image_base_url)
         assert stack.wait_execution(succeeding)["status"] == "SUCCEEDED"
+        emulator.faults.reject_input = {"*": "prompt"}  # every create is refused from now on
         failing = stack.call("POST", "/generate-video?dream=a%20fox&style=Animated", token=token).body[
             "task_id"
         ]
