@@ -8,21 +8,31 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TWIN_STAMP := $(VENV)/.installed-twin
 PORT   ?= 8000
+# The Lambda layers' locks (`make lock`); they also pin the same packages here, so the tests run
+# exactly the versions a deploy ships. pip refuses hashes in constraints: they are dropped.
+LOCKS  := $(wildcard infra/layers/*.lock)
+CONSTRAINTS := $(VENV)/constraints.txt
+# `make package`: the deployable cloud assembly, and what the tests and the bench read of it.
+PACKAGE := cdk.out/videogen-package.json
+PACKAGE_INPUTS := app.py cdk.json pyproject.toml $(LOCKS) $(wildcard infra/*.py) \
+	$(shell find functions statemachines -type f ! -path '*/__pycache__/*' ! -name '*.pyc')
 
-.PHONY: test lint typecheck unit serve synth clean page browser screenshots
+.PHONY: test lint typecheck unit serve synth package lock clean page browser screenshots
 
 # Everything (tests, CDK, linters); it includes the twin's set.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCKS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	sed -e '/^ *--hash=/d' -e 's/ *\\$$//' $(LOCKS) > $(CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet -e ".[dev]" --constraint $(CONSTRAINTS)
 	@touch $(STAMP) $(TWIN_STAMP)
 
 # Only what the twin needs: the service's runtime, moto and the emulator (no CDK, no test tools).
-$(TWIN_STAMP): pyproject.toml
+$(TWIN_STAMP): pyproject.toml $(LOCKS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[twin]"
+	sed -e '/^ *--hash=/d' -e 's/ *\\$$//' $(LOCKS) > $(CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet -e ".[twin]" --constraint $(CONSTRAINTS)
 	@touch $(TWIN_STAMP)
 
 ## make serve [PORT=8000]: the local twin (the whole service offline) on 127.0.0.1:$(PORT), and
@@ -31,8 +41,9 @@ serve: $(TWIN_STAMP) page
 	$(BIN)/videogen serve --port $(PORT)
 
 ## make test: lint, type-check and the whole test suite (unit, API, workflow under moto, emulator,
-## the dashboard page under Vitest and in Chromium)
-test: $(STAMP) lint typecheck page browser
+## the dashboard page under Vitest and in Chromium, and the packaged bundle: `make package` runs
+## first when its inputs changed)
+test: $(STAMP) lint typecheck page browser $(PACKAGE)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # -- the dashboard page (web/): npm ci from the lockfile, then vite build into web/dist ---------------
@@ -79,14 +90,27 @@ unit: $(STAMP)
 ## make bench: what users pay in time and money, against targets and the naive design (a few
 ## minutes; loopback only). Prints a table, writes bench-results.json; see docs/performance.md.
 .PHONY: bench
-bench: $(STAMP)
+bench: $(STAMP) $(PACKAGE)
 	$(BIN)/python -m bench
 
-## make synth: the CloudFormation template in cdk.out/ (and cdk-nag's report), offline: no Docker,
-## no AWS account, no network. Layer bundling (pip) is skipped here; `npx aws-cdk@2 deploy` bundles.
-## Fails on any cdk-nag error without a suppression.
+## make synth: the quick check. The CloudFormation template in build/synth/ (and cdk-nag's report),
+## offline: no Docker, no AWS account, no network, no bundling. Fails on any cdk-nag error without a
+## suppression and on any cfn-lint error.
 synth: $(STAMP)
-	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"aws:cdk:bundling-stacks": []}' $(BIN)/python app.py
+	CDK_OUTDIR=build/synth CDK_CONTEXT_JSON='{"aws:cdk:bundling-stacks": []}' $(BIN)/python app.py
+
+## make package: the deployable cdk.out/ (a minute or two): every asset bundled as `cdk deploy` uploads
+## it, layers from their locks for arm64, bytecode by the runtime's Python 3.12; checked like synth.
+## Deploy exactly that: npx aws-cdk@2 deploy --app cdk.out
+package: $(STAMP)
+	$(BIN)/python -m infra.package --outdir cdk.out
+
+$(PACKAGE): $(STAMP) $(PACKAGE_INPUTS)
+	$(BIN)/python -m infra.package --outdir cdk.out
+
+## make lock: re-resolve the layers' locks (infra/layers/*.lock) from pyproject.toml's ranges (PyPI)
+lock: $(STAMP)
+	$(BIN)/python -m infra.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist web/test-results
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist web/test-results cdk.out build

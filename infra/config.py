@@ -6,6 +6,7 @@ Synthesis reads nothing else: no AWS calls, no git, no environment lookups. Valu
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -48,6 +49,27 @@ _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+
+
+#: Keys the CDK CLI itself writes into the context (``cdk.context.json``) that carry no ':' or '/'.
+CDK_CLI_KEYS = frozenset({"acknowledged-issue-numbers"})
+#: Our keys are snake_case; the CDK's own are kebab-case, or carry ':' / '/' / a leading '@'.
+_OURS_STYLE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def unknown_context_keys(keys: list[str], ours: set[str]) -> list[str]:
+    """Context keys that look like a misspelt setting of ours: snake_case keys we do not know, and
+    any key (kebab-case included) close to one of ours. What the CDK and its CLI write (feature flags
+    ``@aws-cdk/...``, ``aws:cdk:...``, lookups ``...:account=...``, ``acknowledged-issue-numbers``
+    after ``cdk acknowledge``, and kebab-case keys a newer CLI may add) passes."""
+    problems = []
+    for key in keys:
+        if key in ours or key in CDK_CLI_KEYS or ":" in key or "/" in key or key.startswith("@"):
+            continue
+        close = difflib.get_close_matches(key.replace("-", "_").lower(), ours, n=1, cutoff=0.8)
+        if _OURS_STYLE.match(key) or close:
+            problems.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    return sorted(problems)
 
 
 class ConfigError(ValueError):
@@ -143,13 +165,10 @@ class StackConfig:
 
     @classmethod
     def from_node(cls, node: Node) -> StackConfig:
-        """Read every field from context; a missing key keeps its default, an unknown one (a typo
-        in ``cdk.json`` or ``-c``) is an error. CDK's own keys all contain ':' or '/'."""
-        unknown = [
-            key
-            for key in node.get_all_context()
-            if ":" not in key and "/" not in key and key not in cls.__dataclass_fields__
-        ]
+        """Read every field from context; a missing key keeps its default, one that looks like a
+        misspelt setting (a typo in ``cdk.json`` or ``-c``) is an error, the CDK's own pass
+        (:func:`unknown_context_keys`)."""
+        unknown = unknown_context_keys(list(node.get_all_context()), set(cls.__dataclass_fields__))
         if unknown:
             raise ConfigError(f"Invalid CDK context: unknown key(s) {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}

@@ -16,8 +16,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from infra.bundling import API_LAYER, FFMPEG_LAYER, RUNTIME, WORKFLOW_LAYER, LayerSpec, layer_code
-from infra.config import REPO_ROOT, StackConfig
+from infra.bundling import RUNTIME, code_asset, layer_code
+from infra.config import StackConfig
+from infra.layer_specs import API_LAYER, DEPLOYED_LAYERS, FFMPEG_LAYER, WORKFLOW_LAYER, LayerSpec
 from infra.permissions import GrantTargets, grant_needs
 from infra.storage import Storage
 from service.catalog import FUNCTIONS, FunctionSpec, function_environment, runtime_environment
@@ -31,8 +32,6 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 #: Finalize downloads the model's video (up to ``max_video_bytes``, 500 MB) and writes a
 #: thumbnail in /tmp: the default 512 MB would not hold it.
 FFMPEG_TMP = Size.mebibytes(2048)
-
-_CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache"]
 
 
 def pascal_case(name: str) -> str:
@@ -55,7 +54,7 @@ class ServiceFunctions(Construct):
         self.config = config
         self.storage = storage
         # One asset for all functions: the handlers are ``service.handlers.<name>.handler``.
-        self.code = lambda_.Code.from_asset(str(REPO_ROOT / "functions"), exclude=_CODE_EXCLUDES)
+        self.code = code_asset()
         self.layers = {
             layer.name: lambda_.LayerVersion(
                 self,
@@ -65,7 +64,7 @@ class ServiceFunctions(Construct):
                 compatible_architectures=[ARCHITECTURE],
                 description=f"videogen {layer.name} dependencies: {layer.description}",
             )
-            for layer in (API_LAYER, WORKFLOW_LAYER, FFMPEG_LAYER)
+            for layer in DEPLOYED_LAYERS
         }
         #: Catalog name → function.
         self.functions: dict[str, lambda_.Function] = {spec.name: self._function(spec) for spec in FUNCTIONS}
@@ -123,9 +122,12 @@ class ServiceFunctions(Construct):
             [
                 NagPackSuppression(
                     id="AwsSolutions-L1",
-                    reason="Pinned to python3.12 on purpose: the layers are pip-installed for "
-                    "CPython 3.12 wheels and the local twin provisions python3.12; moving runtime "
-                    "is a deliberate change of infra/bundling.py.",
+                    reason="python3.12 (supported by Lambda until 2028-10-31) because what we ship is "
+                    "proven on it: make package compiles every .pyc with a CPython 3.12 and "
+                    "tests/package imports every handler on 3.12 from the bundle. The newest runtime needs "
+                    "its own CPython on the build machines to compile the bytecode (they have none), or "
+                    "packaging stops; move deliberately: infra/bytecode.PYTHON_VERSION, make lock, "
+                    "make package.",
                 )
             ],
         )
@@ -165,6 +167,6 @@ class ServiceFunctions(Construct):
         )
         for spec in FUNCTIONS:
             function = self.functions[spec.name]
-            if "state_machine_arn" in spec.settings.model_fields:
+            if "state_machine_arn" in spec.settings.fields():
                 function.add_environment(variable("state_machine_arn"), state_machine.state_machine_arn)
             grant_needs(function, spec, targets)

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.functions import pascal_case
-from service.catalog import FUNCTIONS, METRICS_NAMESPACE, SERVICE_NAME
+from service.catalog import FUNCTIONS, INTERNAL_ERRORS_METRIC, METRICS_NAMESPACE, SERVICE_NAME
 
 PERIOD = Duration.minutes(5)
 
@@ -131,12 +131,24 @@ class Observability(Construct):
                 # The authorizer signals every rejected token as an error (raise "Unauthorized"):
                 # its errors are not alarmed; its crashes surface as 5xx (api-5xx-rate).
                 threshold = 1 if spec.kind == "api" else self.config.alarm_workflow_function_errors
+                errors: cw.IMetric = function.metric_errors(period=PERIOD, statistic="Sum")
+                if spec.kind == "api":
+                    # An exception the handler caught and answered 500 is no Lambda error: add those.
+                    errors = cw.MathExpression(
+                        expression="FILL(crashed, 0) + FILL(answered500, 0)",
+                        using_metrics={
+                            "crashed": errors,
+                            "answered500": business_metric(INTERNAL_ERRORS_METRIC, function=spec.name),
+                        },
+                        label="errors and 500 answers",
+                        period=PERIOD,
+                    )
                 self._alarm(
                     f"{cid}Errors",
                     f"{slug}-errors",
-                    f"The {spec.name} function failed {threshold} or more times in 5 minutes.",
+                    f"The {spec.name} function failed or answered 500 {threshold} or more times in 5 minutes.",
                     runbook="function-errors",
-                    metric=function.metric_errors(period=PERIOD, statistic="Sum"),
+                    metric=errors,
                     threshold=threshold,
                     comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                     evaluation_periods=1,

@@ -59,10 +59,9 @@ class GrantTargets:
 #: need → (actions, resources). The infra tests restate this intent independently.
 NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str]]]] = {
     "tasks:read": (("dynamodb:GetItem",), lambda t: [t.tasks_table.table_arn]),
-    "tasks:write": (
-        ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
-        lambda t: [t.tasks_table.table_arn],
-    ),
+    "tasks:create": (("dynamodb:PutItem",), lambda t: [t.tasks_table.table_arn]),
+    "tasks:update": (("dynamodb:UpdateItem",), lambda t: [t.tasks_table.table_arn]),
+    "tasks:delete": (("dynamodb:DeleteItem",), lambda t: [t.tasks_table.table_arn]),
     "tokens:read": (("dynamodb:GetItem",), lambda t: [t.tokens_table.table_arn]),
     "executions:start": (("states:StartExecution",), lambda t: [t.state_machine.state_machine_arn]),
     "executions:describe": (("states:DescribeExecution",), lambda t: [t.executions_arn()]),

@@ -63,6 +63,10 @@ class VideoGenStack(Stack):
                 self.workflow.state_machine.state_machine_arn,
                 "The video-generation workflow",
             ),
+            "StateMachineLogGroup": (
+                self.workflow.log_group.log_group_name,
+                "Every state transition (kept when the stack is deleted)",
+            ),
             "AlarmTopicArn": (self.observability.topic.topic_arn, "Subscribe here to receive the alarms"),
             "DashboardName": (config.prefix, "CloudWatch dashboard"),
         }

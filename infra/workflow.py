@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Aws, Fn
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -38,10 +39,21 @@ class Workflow(Construct):
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=sorted(arns.values()))
         )
 
+        # Kept when the stack is deleted (its history outlives the stack), so its name must not be
+        # fixed: a redeploy of the same stage would fail on "already exists". The suffix is the first
+        # group of the stack's own id (a uuid), new for every stack; the name keeps the
+        # /aws/vendedlogs/ prefix, which keeps CloudWatch's resource policy for log delivery small.
+        stack_uuid = Fn.select(2, Fn.split("/", Aws.STACK_ID))
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{config.prefix}-video-generation",
+            log_group_name=Fn.join(
+                "",
+                [
+                    f"/aws/vendedlogs/states/{config.prefix}-video-generation-",
+                    Fn.select(0, Fn.split("-", stack_uuid)),
+                ],
+            ),
             retention=config.log_retention,
         )
         self.state_machine = sfn.StateMachine(

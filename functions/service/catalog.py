@@ -26,7 +26,9 @@ from service.settings import (
 
 Need = Literal[
     "tasks:read",  # GetItem on the tasks table
-    "tasks:write",  # Put/Update/Delete on the tasks table (includes the id counter)
+    "tasks:create",  # PutItem of a new task record (submit)
+    "tasks:update",  # UpdateItem: state changes, progress, the id counter
+    "tasks:delete",  # DeleteItem: submit's roll-back when StartExecution fails
     "tokens:read",
     "executions:start",
     "executions:describe",
@@ -70,7 +72,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         settings=SubmitSettings,
         handler="service.handlers.submit.handler",
         description="POST routes: validate, record the task, start the workflow",
-        needs=frozenset({"tasks:write", "executions:start"}),
+        needs=frozenset({"tasks:create", "tasks:update", "tasks:delete", "executions:start"}),
         routes=(("POST", "/api/transitions/create-and-generate/"), ("POST", "/generate-video")),
     ),
     FunctionSpec(
@@ -78,7 +80,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         settings=StatusSettings,
         handler="service.handlers.status.handler",
         description="GET routes: task state from DynamoDB, presigned result URLs",
-        needs=frozenset({"tasks:read", "tasks:write", "executions:describe", "media:read"}),
+        needs=frozenset({"tasks:read", "tasks:update", "executions:describe", "media:read"}),
         routes=(("GET", "/api/transitions/task-status/{task_id}/"), ("GET", "/video-status/{task_id}")),
     ),
     FunctionSpec(
@@ -96,7 +98,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Workflow: create the Replicate predictions",
         timeout_s=60,
         kind="workflow",
-        needs=frozenset({"tasks:write", "replicate:secret"}),
+        needs=frozenset({"tasks:update", "replicate:secret"}),
         asl_placeholder="StartPredictionsFunctionArn",
     ),
     FunctionSpec(
@@ -106,7 +108,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Workflow: poll the predictions, record progress",
         timeout_s=60,
         kind="workflow",
-        needs=frozenset({"tasks:write", "replicate:secret"}),
+        needs=frozenset({"tasks:update", "replicate:secret"}),
         asl_placeholder="PollPredictionsFunctionArn",
     ),
     FunctionSpec(
@@ -117,7 +119,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=1024,
         timeout_s=300,
         kind="workflow",
-        needs=frozenset({"tasks:read", "tasks:write", "media:write"}),
+        needs=frozenset({"tasks:read", "tasks:update", "media:write"}),
         asl_placeholder="FinalizeFunctionArn",
         ffmpeg=True,
     ),
@@ -128,7 +130,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Workflow: cancel predictions, mark FAILURE",
         timeout_s=60,
         kind="workflow",
-        needs=frozenset({"tasks:write", "replicate:secret"}),
+        needs=frozenset({"tasks:update", "replicate:secret"}),
         asl_placeholder="FailTaskFunctionArn",
     ),
 )
@@ -150,6 +152,9 @@ AUTHORIZER = "authorizer"
 #: powertools' service name and metrics namespace (the functions emit EMF under these).
 SERVICE_NAME = "videogen"
 METRICS_NAMESPACE = "VideoGen"
+#: Requests an API function answered with 500 after catching the exception itself: Lambda's own
+#: ``Errors`` metric never sees them, so the function error alarms add this one (dimension ``function``).
+INTERNAL_ERRORS_METRIC = "InternalErrors"
 
 
 def runtime_environment(log_level: str) -> dict[str, str]:
@@ -227,7 +232,7 @@ def function_environment(
     tokens as values) and the twin both build functions' environments here; a required field
     without a value is an error now, not a surprise at the function's first invocation.
     ``later``: fields the caller adds once they exist (CDK: the state machine's ARN)."""
-    fields = spec.settings.model_fields
+    fields = spec.settings.fields()
     missing = sorted(spec.settings.required() - values.keys() - later)
     if missing:
         raise KeyError(f"{spec.name}: no value for {', '.join(variable(name) for name in missing)}")

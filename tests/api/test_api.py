@@ -272,7 +272,7 @@ def test_status_follows_the_record_through_every_state(stack: Stack, token: str)
 
     pending = stack.call("GET", task_status(arn), token=token)
     assert pending.body == {"task_id": arn, "state": "PENDING", "ready": False, "info": None}
-    assert pending.headers["retry-after"] == str(StatusSettings.model_fields["retry_after_seconds"].default)
+    assert pending.headers["retry-after"] == str(StatusSettings.fields()["retry_after_seconds"].default)
 
     table.mark_processing(name, [], Progress(current=1, status="Processing frames..."))
     processing = stack.call("GET", task_status(arn), token=token)
@@ -371,3 +371,22 @@ def test_a_stale_running_record_is_checked_once_per_stale_period(
     stack.call("GET", task_status(arn), token=token)
     assert len(describe_calls) == 2
     stack.stop_all()
+
+
+def test_a_caught_failure_answers_500_and_is_counted_for_the_error_alarm(
+    deploy: Callable[..., Stack], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a status function whose table is gone (as an AccessDenied would fail it)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    stack = deploy(replicate_base_url="http://127.0.0.1:9", tasks_table="videogen-local-no-such-table")
+    # When a client reads a task
+    reply = stack.call("GET", task_status(str(uuid.uuid4())), token=stack.token())
+    # Then it gets a plain 500, and the function emits InternalErrors (Lambda's Errors stays 0)
+    assert reply.status == 500 and reply.body["detail"] == "Internal server error"
+    assert "Traceback" not in json.dumps(reply.body)
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')
+    ]
+    assert [(m["function"], m["InternalErrors"]) for m in emitted if "InternalErrors" in m] == [
+        ("status", [1.0])
+    ]

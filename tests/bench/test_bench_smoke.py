@@ -164,6 +164,40 @@ def test_report_and_table_from_phase_outputs() -> None:
     assert "state transitions per poll cycle" in render_table(report)
 
 
+def test_packaged_cold_imports_run_from_the_bundle_on_the_runtimes_python() -> None:
+    # Given the packaged bundle (make test builds it first)
+    from bench.cold_start import PACKAGE_MANIFEST, measure_packaged
+
+    if not PACKAGE_MANIFEST.is_file():
+        pytest.fail("run `make package`")
+    # When each function and the floor are imported once from it
+    measured = measure_packaged(runs=1)
+    # Then every function of the template is measured on 3.12, API functions load no Replicate or
+    # ffmpeg code, and the report carries the keys (no speed is asserted)
+    assert measured["python"].startswith("3.12.")
+    functions = measured["functions"]
+    assert {"authorizer", "submit", "status", "uploads", "finalize"} <= set(functions)
+    for name in ("authorizer", "submit", "status", "uploads"):
+        assert functions[name]["forbidden_loaded"] == [], name
+        assert functions[name]["ratio_to_baseline"] > 0 and functions[name]["cpu_median_ms"] > 0
+    assert "replicate" in functions["start_predictions"]["forbidden_loaded"]
+    raw = {
+        "cold": {
+            "baseline": {"median_ms": 100.0},
+            "functions": {
+                n: {"median_ms": 1.0, "ratio_to_baseline": 0.01, "forbidden_loaded": []} for n in functions
+            },
+            "packaged": measured,
+        }
+    }
+    report = build_report(raw, phase_seconds={})
+    assert set(report["cold_import_packaged_ms"]) == set(functions)
+    assert set(report["cold_import_packaged_ratio_to_baseline"]) == set(functions)
+    assert report["cold_import_packaged_baseline_ms"] == measured["baseline"]["median_ms"]
+    assert "packaged cold import / floor, API functions" in {t["name"] for t in report["targets"]}
+    assert "packaged cold import submit" in render_table(report)
+
+
 # -- one short execution, counted ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[ReplicateEmulator]:

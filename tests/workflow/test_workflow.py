@@ -3,6 +3,8 @@ the Replicate emulator over real HTTP with real ffmpeg renders."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import subprocess
 import tempfile
@@ -27,6 +29,11 @@ TRANSITION_MODEL = "kwaivgi/kling-v1.6-pro"
 
 def status_path(task_id: str) -> str:
     return f"/api/transitions/task-status/{task_id}/"
+
+
+def emitted_metrics(out: str) -> list[dict[str, Any]]:
+    """The EMF lines powertools printed."""
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
 
 
 def submit_transition(stack: Stack, token: str, images: str, **overrides: Any) -> str:
@@ -269,6 +276,27 @@ def test_a_finalize_after_the_outputs_were_removed_is_a_clear_failure(
     assert prediction["data_removed"] is True and prediction["output"] is None
 
 
+def test_a_task_failing_at_start_predictions_is_counted_by_kind(
+    live: Callable[..., Stack],
+    emulator: ReplicateEmulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a create that Replicate refuses (as it refuses every create with a 401 on a fresh deploy
+    # whose token is not set yet): StartPredictions fails, MarkFailed gets the execution's input
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    emulator.faults.reject_input = {"*": "prompt"}
+    stack = live()
+    token = stack.token()
+    reply = stack.call("POST", "/generate-video?dream=a%20lighthouse&style=Realistic", token=token)
+    execution, _ = finish(stack, token, reply.body["task_id"])
+    assert execution["status"] == "FAILED"
+    assert state_names(stack, reply.body["task_id"]) == ["StartPredictions", "MarkFailed", "GenerationFailed"]
+    # Then MarkFailed counts it with its kind, so "Tasks by outcome and kind" shows it
+    failed = [m for m in emitted_metrics(capsys.readouterr().out) if "TasksFailed" in m]
+    assert [m.get("kind") for m in failed] == ["dream"]
+
+
 def test_an_internal_error_reaches_the_client_as_a_plain_message(
     live: Callable[..., Stack], image_base_url: str
 ) -> None:
@@ -294,3 +322,40 @@ def test_an_execution_stopped_from_outside_reads_as_failure_via_the_stale_record
     body = stack.call("GET", status_path(arn), token=token).body
     assert body["state"] == "FAILURE" and body["error"] == "Video generation was stopped before it finished"
     assert stack.call("GET", f"/video-status/{arn}", token=token).status == 404  # a transition task
+
+
+def test_every_log_line_of_a_workflow_function_carries_the_task_id(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    from service.observability import logger
+
+    level, sink = logger.log_level, io.StringIO()
+    logger.setLevel("DEBUG")
+    stream = logger.registered_handler.setStream(sink)  # type: ignore[attr-defined]
+    try:
+        # Given one task that succeeds, then one that fails at StartPredictions. One at a time, with no
+        # status reads meanwhile: in this process all functions share one Logger, where on Lambda
+        # each has a process of its own (concurrent invocations here would swap each other's keys)
+        stack = live()
+        token = stack.token()
+        succeeding = submit_transition(stack, token, image_base_url)
+        assert stack.wait_execution(succeeding)["status"] == "SUCCEEDED"
+        emulator.faults.reject_input = {"*": "prompt"}  # every create is refused from now on
+        failing = stack.call("POST", "/generate-video?dream=a%20fox&style=Animated", token=token).body[
+            "task_id"
+        ]
+        assert stack.wait_execution(failing)["status"] == "FAILED"
+    finally:
+        logger.setLevel(level)
+        logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    # Then every line the workflow functions logged names its task
+    workflow = {
+        NAMES.function(spec) for spec in ("start_predictions", "poll_predictions", "finalize", "fail_task")
+    }
+    lines = [json.loads(line) for line in sink.getvalue().splitlines() if line.startswith("{")]
+    logged = [line for line in lines if line.get("function_name") in workflow]
+    ids = {arn.rsplit(":", 1)[1] for arn in (succeeding, failing)}
+    assert {line["function_name"] for line in logged} == workflow, "each step logged"
+    assert [line for line in logged if line.get("task_id") not in ids] == []
+    # And nothing of one invocation leaks into the next: both tasks appear, each in its own lines
+    assert {line["task_id"] for line in logged} == ids

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -9,9 +11,23 @@ from botocore.config import Config
 
 from service.adapters import aws
 
-#: Presigned PUTs are signed with SigV4, which signs the Content-Type and Content-Length headers
-#: (SigV2 would leave the length unsigned): S3 refuses an upload of any other type or size.
-_SIGV4 = Config(signature_version="s3v4")
+
+def signing_config(environ: Mapping[str, str] = os.environ) -> Config:
+    """How every presigned URL is signed: SigV4 (``X-Amz-Algorithm=AWS4-HMAC-SHA256``), which signs
+    a PUT's Content-Type and Content-Length (S3 then refuses any other file) and is the only
+    signature newer regions accept, on the bucket's regional endpoint
+    (``<bucket>.s3.<region>.amazonaws.com``, us-east-1 included). boto3's defaults sign GETs with
+    SigV2 and put them on the global endpoint, where a SigV4 URL for a bucket outside us-east-1 is
+    redirected to a host its signature does not cover.
+
+    A custom endpoint (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``: the twin, whose one address
+    proxies ``/<bucket>/...`` to moto) keeps path-style URLs: a bucket cannot be a subdomain of an
+    IP address or of ``localhost``."""
+    custom = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    return Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if custom else "virtual", "us_east_1_regional_endpoint": "regional"},
+    )
 
 
 class MediaStore:
@@ -28,9 +44,9 @@ class MediaStore:
 
     @property
     def signer(self) -> Any:
-        """An S3 client that presigns with SigV4 (presigning makes no request)."""
+        """The S3 client that presigns (presigning makes no request): see :func:`signing_config`."""
         if self._signer is None:
-            self._signer = boto3.session.Session().client("s3", config=_SIGV4)
+            self._signer = boto3.session.Session().client("s3", config=signing_config())
         return self._signer
 
     def upload(self, path: str, key: str, content_type: str) -> None:
@@ -38,7 +54,7 @@ class MediaStore:
 
     def presigned_get(self, key: str, expires_seconds: int) -> str:
         return str(
-            self.client.generate_presigned_url(
+            self.signer.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_seconds
             )
         )

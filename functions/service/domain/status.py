@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from service.models.api import ProgressInfo, TaskStatusResponse, TransitionResult, VideoStatusResponse
 from service.models.domain import Task, TaskState
+from service.models.status import ProgressInfo, TaskStatusResponse, TransitionResult, VideoStatusResponse
 
 #: Presigns an S3 key into a GET URL (minted on every read; Replicate's own URLs expire).
 Presign = Callable[[str], str]

@@ -201,6 +201,10 @@ class Workflow:
             else:
                 next_state.outcome, next_state.outputs = "succeeded", {k: v for k, v in outputs.items() if v}
         self.tasks.mark_processing(state.task_id, predictions, progress)
+        logger.debug(
+            "Predictions polled",
+            extra={"statuses": [p.status for p in predictions], "outcome": next_state.outcome},
+        )
         return next_state
 
     # -- Finalize -------------------------------------------------------------------------------
@@ -246,7 +250,9 @@ class Workflow:
             video_seconds=seconds,
             subtitles_key=subtitles_key,
         )
-        if not self.tasks.mark_success(state.task_id, result):
+        if self.tasks.mark_success(state.task_id, result):
+            logger.info("Task finalized", extra={"video_seconds": seconds, "outputs": sorted(state.outputs)})
+        else:
             logger.warning("Task was already terminal at Finalize", extra={"task_id": state.task_id})
         task = self.tasks.get(state.task_id)
         elapsed = (utcnow() - task.created_at).total_seconds() if task else None

@@ -7,16 +7,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.handlers.workflow_wiring import workflow
 from service.models.workflow import FailTaskInput
-from service.observability import logger, metrics
+from service.observability import metrics, workflow_handler
 
 
-@logger.inject_lambda_context
+@workflow_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = FailTaskInput.model_validate(event)
     result = workflow().fail_task(state)
-    if state.kind is not None:
-        metrics.add_dimension(name="kind", value=state.kind.value)
+    metrics.add_dimension(name="kind", value=state.kind.value)
     metrics.add_metric(
         name="TasksTimedOut" if state.reason == "timed_out" else "TasksFailed", unit=MetricUnit.Count, value=1
     )

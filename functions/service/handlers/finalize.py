@@ -7,10 +7,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.handlers.workflow_wiring import finalizer
 from service.models.workflow import PredictionsState
-from service.observability import logger, metrics
+from service.observability import metrics, workflow_handler
 
 
-@logger.inject_lambda_context
+@workflow_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = PredictionsState.model_validate(event)

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from service.catalog import GATEWAY_ERRORS
 from service.domain.errors import SubmitError, TaskNotFoundError
-from service.observability import logger
+from service.observability import count_internal_error, logger
 
 UNAUTHORIZED = GATEWAY_ERRORS[401]
 TASK_NOT_FOUND = "Task not found"
@@ -48,11 +48,14 @@ def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": _message(e), "type": e.get("type", "")} for e in errors]
 
 
-def make_resolver() -> APIGatewayRestResolver:
-    """A REST resolver with request validation and our error shapes."""
+def make_resolver(function: str, *, validation: bool = True) -> APIGatewayRestResolver:
+    """A REST resolver with our error shapes, for the catalog's ``function``. ``validation``:
+    powertools validates the routes' parameters and bodies against their annotations (the 422s) and
+    documents them; routes that take nothing to validate (a path string) go without, which spares
+    their cold start the OpenAPI machinery and their documentation a 422 they never answer."""
     # Browser clients: any origin may call with its token (no cookies); they may read Retry-After.
     cors = CORSConfig(allow_origin="*", expose_headers=["Retry-After"], max_age=600)
-    app = APIGatewayRestResolver(enable_validation=True, cors=cors)
+    app = APIGatewayRestResolver(enable_validation=validation, cors=cors)
 
     def request_id() -> str | None:
         context = app.lambda_context
@@ -87,6 +90,7 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         logger.exception("Unhandled error")
+        count_internal_error(function)  # a 500 Lambda does not count as an error: alarmed on this
         return json_response(
             HTTPStatus.INTERNAL_SERVER_ERROR, {"detail": "Internal server error", "request_id": request_id()}
         )

@@ -6,10 +6,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.handlers.workflow_wiring import workflow
 from service.models.workflow import PredictionsState
-from service.observability import logger, replicate_errors_counted
+from service.observability import replicate_errors_counted, workflow_handler
 
 
-@logger.inject_lambda_context
+@workflow_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with replicate_errors_counted():
         return workflow().poll_predictions(PredictionsState.model_validate(event)).model_dump(mode="json")

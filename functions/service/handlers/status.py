@@ -10,12 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from service.domain.status import dream_status, transition_status_body
 from service.handlers.http import current_owner, json_response, make_resolver
 from service.handlers.wiring import result_media, status_service
-from service.models.api import VideoStatusResponse
 from service.models.domain import Task, TaskKind
+from service.models.status import VideoStatusResponse
 from service.observability import logger
 from service.settings import StatusSettings, load
 
-app = make_resolver()
+app = make_resolver("status", validation=False)  # a task id is any string: 404 if unknown
 
 
 def _presign(key: str) -> str:

@@ -25,7 +25,7 @@ from service.models.domain import TaskKind
 from service.observability import logger, metrics
 from service.settings import SubmitSettings, load
 
-app = make_resolver()
+app = make_resolver("submit")
 
 
 def _count_submitted(kind: TaskKind) -> None:

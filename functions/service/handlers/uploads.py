@@ -16,7 +16,7 @@ from service.models.uploads import UploadRequest, UploadResponse
 from service.observability import logger
 from service.settings import UploadsSettings, load
 
-app = make_resolver()
+app = make_resolver("uploads")
 
 
 @app.post(

@@ -7,13 +7,11 @@ knows about DynamoDB or Step Functions.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -42,6 +40,7 @@ from service.domain.options import (
     Voice,
     allowed,
 )
+from service.models.base import Model
 
 
 def case_insensitive(enum_cls: type[StrEnum]) -> BeforeValidator:
@@ -84,7 +83,7 @@ Duration = Annotated[
 ]
 
 
-class Subtitle(BaseModel):
+class Subtitle(Model):
     """One subtitle cue, with the spec's camelCase names."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -104,7 +103,7 @@ class Subtitle(BaseModel):
         return self
 
 
-class TransitionRequest(BaseModel):
+class TransitionRequest(Model):
     """Body of ``POST /api/transitions/create-and-generate/`` (spec: transitions-api-flow.md)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -170,74 +169,33 @@ class TransitionRequest(BaseModel):
         return " ".join(cue.text for cue in cues) or None
 
 
-class DreamQuery(BaseModel):
+class DreamQuery(Model):
     """Query of ``POST /generate-video`` (spec: dream-api.md)."""
 
     dream: str = Field(min_length=1, max_length=MAX_DREAM_CHARS)
     style: Annotated[DreamStyle, case_insensitive(DreamStyle)]
 
 
-class TransitionAccepted(BaseModel):
+class TransitionAccepted(Model):
     task_id: str
     status: Literal["pending"] = "pending"
     message: str = "Transition creation and video generation started"
 
 
-class DreamAccepted(BaseModel):
+class DreamAccepted(Model):
     task_id: str
     status: Literal["pending"] = "pending"
 
 
-class ProgressInfo(BaseModel):
-    current: int
-    total: int
-    status: str
-
-
-class TransitionResult(BaseModel):
-    transition_id: int
-    generated_transition_id: int
-    video_url: str
-    thumbnail_url: str
-    duration: int
-    status: Literal["completed"] = "completed"
-    created_at: str
-    subtitles_url: str | None = Field(default=None, description="WebVTT of the subtitles, when there are any")
-
-
-class TaskStatusResponse(BaseModel):
-    """``GET /api/transitions/task-status/{task_id}/``: exactly one of info/result/error is shown."""
-
-    task_id: str
-    state: Literal["PENDING", "PROCESSING", "SUCCESS", "FAILURE"]
-    ready: bool
-    info: ProgressInfo | None = None
-    result: TransitionResult | dict[str, Any] | None = None
-    error: str | None = None
-
-
-class VideoStatusResponse(BaseModel):
-    """``GET /video-status/{task_id}`` of the dream API."""
-
-    task_id: str
-    status: Literal["pending", "processing", "completed", "failed"]
-    dream: str
-    style: str
-    video_url: str | None
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class ErrorItem(BaseModel):
+class ErrorItem(Model):
     loc: list[str | int]
     msg: str
     type: str
 
 
-class ValidationErrorResponse(BaseModel):
+class ValidationErrorResponse(Model):
     detail: list[ErrorItem]
 
 
-class DetailResponse(BaseModel):
+class DetailResponse(Model):
     detail: str

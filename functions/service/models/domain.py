@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from service.models.base import Model
 
 
 def utcnow() -> datetime:
@@ -34,7 +36,7 @@ class TaskState(StrEnum):
         return self in (TaskState.SUCCESS, TaskState.FAILURE)
 
 
-class PredictionCall(BaseModel):
+class PredictionCall(Model):
     """One Replicate model call a job needs; ``role`` says what its output is for."""
 
     role: str = Field(description="video (and, later, music, voice)")
@@ -42,7 +44,7 @@ class PredictionCall(BaseModel):
     input: dict[str, Any]
 
 
-class Cue(BaseModel):
+class Cue(Model):
     """One subtitle: shown from ``start`` to ``end`` seconds."""
 
     start: float
@@ -50,7 +52,7 @@ class Cue(BaseModel):
     text: str
 
 
-class ComposeSpec(BaseModel):
+class ComposeSpec(Model):
     """How Finalize assembles the final MP4 from the predictions' outputs."""
 
     subtitles: list[Cue] = Field(default_factory=list)
@@ -58,7 +60,7 @@ class ComposeSpec(BaseModel):
     subtitle_position: str = "bottom"
 
 
-class GenerationJob(BaseModel):
+class GenerationJob(Model):
     """What the workflow must do for a task: built from the request by a recipe."""
 
     kind: TaskKind
@@ -67,7 +69,7 @@ class GenerationJob(BaseModel):
     compose: ComposeSpec = Field(default_factory=ComposeSpec)
 
 
-class PredictionRef(BaseModel):
+class PredictionRef(Model):
     """A started prediction, as the workflow tracks it."""
 
     role: str
@@ -76,13 +78,13 @@ class PredictionRef(BaseModel):
     status: str = "starting"
 
 
-class Progress(BaseModel):
+class Progress(Model):
     current: int = Field(ge=0)
     total: int = Field(default=100, gt=0)
     status: str
 
 
-class TaskResult(BaseModel):
+class TaskResult(Model):
     """Where the finished media lives in our bucket (URLs are minted on each read)."""
 
     video_key: str
@@ -92,7 +94,7 @@ class TaskResult(BaseModel):
     subtitles_key: str | None = None
 
 
-class Task(BaseModel):
+class Task(Model):
     """One task record: everything the status routes need, owned by one API owner."""
 
     task_id: str = Field(description="The execution name (a uuid4)")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from service.domain.uploads import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadTicket
+from service.models.base import Model
 
 _MB = 1024 * 1024
 _QUOTED = [f"'{t}'" for t in UPLOAD_TYPES]
@@ -38,7 +39,7 @@ def _content_length(value: Any) -> Any:
     return value
 
 
-class UploadRequest(BaseModel):
+class UploadRequest(Model):
     """Body of ``POST /api/uploads/``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -54,7 +55,7 @@ class UploadRequest(BaseModel):
     )
 
 
-class UploadResponse(BaseModel):
+class UploadResponse(Model):
     """PUT the file to ``upload_url`` with ``headers``, then send ``file_url`` as an image URL."""
 
     upload_url: str = Field(description="Presigned S3 PUT for exactly this content type and length")
