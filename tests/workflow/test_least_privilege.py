@@ -64,7 +64,7 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
             emulator.faults.never_finish = {"*"}
             stuck = stack.call("POST", "/generate-video?dream=a%20cat&style=Animated", token=token).body
             time.sleep(0.5)
-            stack.sfn.stop_execution(executionArn=stuck["task_id"])
+            stack.deployment.stop_execution(stuck["task_id"])
             time.sleep(1.2)
             assert (
                 stack.call("GET", f"/video-status/{stuck['task_id']}", token=token).body["status"] == "failed"
