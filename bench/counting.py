@@ -26,6 +26,8 @@ from service.catalog import FUNCTIONS
 #: Operations that read or write DynamoDB items (and how they are billed).
 DYNAMODB_READS = frozenset({"GetItem"})
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+#: Transactional writes: each item is billed twice (2 WRU per KB, AWS's published rule).
+DYNAMODB_TRANSACTIONS = frozenset({"TransactWriteItems"})
 #: S3 operations of an upload (s3transfer makes them from worker threads, outside any label).
 S3_WRITES = frozenset({"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"})
 #: The clients of ``service.adapters.aws`` the functions use.
@@ -47,6 +49,9 @@ class Call:
     key: str | None = None
     consistent: bool = False
     item_bytes: int | None = None  # PutItem: the item written
+    #: TransactWriteItems: (the item's action: PutItem, UpdateItem, DeleteItem; table, key, bytes of
+    #: a Put's item or None) per item written
+    items: list[tuple[str, str | None, str | None, int | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -143,6 +148,15 @@ class AwsCallCounter:
             if model.name == "PutItem":
                 call.item_bytes = item_size(params.get("Item") or {})
                 self._remember_size(call.table, call.key, call.item_bytes)
+            for entry in params.get("TransactItems") or []:
+                ((kind, operation),) = entry.items()
+                if kind == "ConditionCheck":
+                    continue
+                key = _key_text(operation.get("Key") or operation.get("Item") or {})
+                size = item_size(operation["Item"]) if kind == "Put" else None
+                call.items.append((f"{kind}Item", operation.get("TableName"), key, size))
+                if size is not None:
+                    self._remember_size(operation.get("TableName"), key, size)
         context["bench_call"] = call  # the same dict reaches after-call
         with self._lock:
             self.calls.append(call)
@@ -163,7 +177,9 @@ class AwsCallCounter:
         for table in tables:
             for page in client.get_paginator("scan").paginate(TableName=table):
                 for item in page["Items"]:
-                    key = _key_text({k: v for k, v in item.items() if k in ("task_id", "token_hash")})
+                    key = _key_text(
+                        {k: v for k, v in item.items() if k in ("task_id", "token_hash", "owner")}
+                    )
                     self._remember_size(table, key, item_size(item))
 
     # -- reading the counts ---------------------------------------------------------------------
@@ -194,14 +210,42 @@ class AwsCallCounter:
                 reads += read_units(size, consistent=c.consistent)
             elif c.operation in DYNAMODB_WRITES:
                 writes += write_units(size)
+            elif c.operation in DYNAMODB_TRANSACTIONS:
+                for _, table, key, put_bytes in c.items:
+                    item = self.item_sizes.get((table or "?", key or "?")) or put_bytes or 1
+                    writes += 2 * write_units(item)
         return {"read_units": reads, "write_units": writes}
+
+    def actions(self, label: str) -> set[str]:
+        """The IAM actions of the label's calls (``dynamodb:GetItem``...): a transaction is authorized
+        as the PutItem, UpdateItem or DeleteItem of each of its items."""
+        prefixes = {"dynamodb": "dynamodb", "stepfunctions": "states", "s3": "s3"}
+        found: set[str] = set()
+        for c in self.calls:
+            if c.label != label:
+                continue
+            if c.operation in DYNAMODB_TRANSACTIONS:
+                found |= {f"dynamodb:{action}" for action, *_ in c.items}
+            else:
+                found.add(f"{prefixes[c.service]}:{c.operation}")
+        return found
+
+    def items_written(self, label: str) -> int:
+        """DynamoDB items the label's calls wrote (a transaction writes each of its items)."""
+        return sum(
+            len(c.items) if c.operation in DYNAMODB_TRANSACTIONS else 1
+            for c in self.calls
+            if c.label == label
+            and c.service == "dynamodb"
+            and c.operation in DYNAMODB_WRITES | DYNAMODB_TRANSACTIONS
+        )
 
     def invocation_ms(self, name: str) -> list[float]:
         return list(self.invocations.get(name, []))
 
 
 def _key_text(key: dict[str, Any]) -> str | None:
-    for name in ("task_id", "token_hash"):
+    for name in ("task_id", "token_hash", "owner"):
         value = key.get(name)
         if isinstance(value, dict) and "S" in value:
             return f"{name}={value['S']}"

@@ -41,6 +41,10 @@ COLD_IMPORT_TARGET_MS = 150
 PACKAGED_RATIO_TARGET = 1.5
 TRANSITIONS_PER_CYCLE_TARGET = 3
 OVERHEAD_P50_TARGET_S = 3.0
+#: DynamoDB items a submit writes: the id counter and the record before per-owner limits (issue
+#: 12), plus at most one (the owner's usage, in the record's transaction).
+SUBMIT_ITEMS_WRITTEN_BEFORE_LIMITS = 2
+SUBMIT_ITEMS_WRITTEN_TARGET = SUBMIT_ITEMS_WRITTEN_BEFORE_LIMITS + 1
 #: The twin on this 2-core machine (issue 13): status reads per second, tasks submitted at once.
 STATUS_READS_TARGET_PER_S = 150
 CONCURRENT_TASKS_TARGET = 200
@@ -121,6 +125,7 @@ def build_report(raw: dict[str, Any], *, phase_seconds: dict[str, float]) -> dic
             name: {"p50": warm["handler"][name]["p50"], "p99": warm["handler"][name]["p99"]}
             for name in API_FUNCTIONS
         }
+        report["submit_dynamodb"] = warm["submit_dynamodb"]
         ours = workflow["describe_execution"]["ours"]["per_read"]
         naive = workflow["describe_execution"]["naive"]["per_read"]
         report["describe_execution_per_status_read"] = {
@@ -219,7 +224,7 @@ def api_facing_functions() -> list[str]:
     cold-import target and the no-replicate/ffmpeg rule apply to all of them."""
     from service.catalog import FUNCTIONS
 
-    return [spec.name for spec in FUNCTIONS if spec.kind != "workflow"]
+    return [spec.name for spec in FUNCTIONS if spec.kind in ("api", "authorizer")]
 
 
 def _production_poll_interval() -> int:
@@ -269,6 +274,17 @@ def targets(report: dict[str, Any]) -> list[Target]:
                 f"{_fmt(describe['ours'], 3)} (naive {_fmt(describe['naive'], 3)})",
                 "0",
                 describe["ours"] == 0,
+            )
+        )
+    submit = report.get("submit_dynamodb")
+    if submit:
+        found.append(
+            Target(
+                "DynamoDB items written per submit (limits)",
+                f"{_fmt(submit['items_written'], 2)} ({_fmt(submit['write_units'], 1)} WRU, "
+                f"{_fmt(submit['read_units'], 1)} RRU)",
+                f"<= {SUBMIT_ITEMS_WRITTEN_TARGET}",
+                submit["items_written"] <= SUBMIT_ITEMS_WRITTEN_TARGET,
             )
         )
     per_cycle = report.get("transitions_per_poll_cycle")
@@ -380,6 +396,14 @@ def render_table(report: dict[str, Any]) -> str:
                 "stuck record: DescribeExecution per stale period",
                 f"{_fmt(stale['per_stale_period'], 2)} ({stale['describe_calls']} in {stale['span_s']} s, "
                 f"{stale['reads']} reads)",
+            )
+        )
+    if "submit_dynamodb" in report:
+        calls = report["submit_dynamodb"]["calls"]
+        figures.append(
+            (
+                "DynamoDB calls per submit",
+                ", ".join(f"{op.removeprefix('dynamodb.')} {_fmt(n, 2)}" for op, n in calls.items()),
             )
         )
     if "transitions_per_task" in report:

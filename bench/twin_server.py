@@ -28,12 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     # Replicate does not queue our predictions behind each other; the emulator's default of 2
     # render slots would, once tasks carry two predictions (video and music).
     parser.add_argument("--render-concurrency", type=int, default=4)
+    # The load phases submit hundreds of tasks as one owner within a minute: far above any owner's
+    # limits, which they lift (0 keeps the deployment's defaults).
+    parser.add_argument("--owner-limit", type=int, default=100_000, help="per-owner limits and rate")
     args = parser.parse_args(argv)
 
     from twin.server import Twin, TwinConfig, free_port
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    twin = Twin(TwinConfig(port=free_port(), render_concurrency=args.render_concurrency))
+    config = TwinConfig(port=free_port(), render_concurrency=args.render_concurrency)
+    if args.owner_limit:
+        limit = str(args.owner_limit)
+        config.settings = {"max_in_flight": limit, "submits_per_minute": limit, "submits_per_day": limit}
+        config.owner_rate_limit = config.owner_burst_limit = args.owner_limit
+    twin = Twin(config)
     try:
         twin.start()
         ready = {

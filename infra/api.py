@@ -1,5 +1,11 @@
 """The REST API: the catalog's routes, all behind the token authorizer, with logging, throttling,
-CORS and gateway errors in the handlers' ``{"detail": ...}`` shape."""
+CORS and gateway errors in the handlers' ``{"detail": ...}`` shape.
+
+Throttling is two-level: the stage's rate and burst bound the whole API, and a usage plan gives
+each owner its own rate and burst, keyed by the owner's API key, which the authorizer returns as
+the usage identifier (the API's key source is AUTHORIZER; every method requires a key). Clients
+never see or send the key: their token is all they have.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from infra.config import StackConfig
 from infra.functions import ServiceFunctions
 from infra.web import allowed_origins
 from service.catalog import AUTHORIZER, CORS, FUNCTIONS, GATEWAY_RESPONSES
+from service.domain.auth import HEADER_PATTERN
 
 #: One JSON object per request in the access log group.
 ACCESS_LOG_FORMAT = {
@@ -78,6 +85,8 @@ class Api(Construct):
             rest_api_name=config.names.api,
             description="videogen: asynchronous video generation (transitions and dreams)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # The usage plan's key comes from the authorizer (usageIdentifierKey), not from clients.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             # Execution logging needs the account-level CloudWatch role (AWS::ApiGateway::Account).
             cloud_watch_role=True,
             deploy_options=apigw.StageOptions(
@@ -104,6 +113,8 @@ class Api(Construct):
             "TokenAuthorizer",
             handler=functions.functions[AUTHORIZER],
             identity_source=apigw.IdentitySource.header("Authorization"),
+            # Headers that cannot hold a token are refused (401) without invoking the authorizer.
+            validation_regex=HEADER_PATTERN,
             results_cache_ttl=Duration.seconds(config.authorizer_cache_seconds),
         )
         for spec in FUNCTIONS:
@@ -116,7 +127,19 @@ class Api(Construct):
                     integration,
                     authorizer=self.authorizer,
                     authorization_type=apigw.AuthorizationType.CUSTOM,
+                    api_key_required=True,
                 )
+
+        self.usage_plan = self.rest_api.add_usage_plan(
+            "OwnersUsagePlan",
+            name=f"{config.prefix}-owners",
+            description="Each owner's rate and burst, keyed by the owner's API key "
+            "(videogen tokens create|update adds it; the authorizer returns it)",
+            throttle=apigw.ThrottleSettings(
+                rate_limit=config.owner_rate_limit, burst_limit=config.owner_burst_limit
+            ),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+        )
 
         # Errors the gateway answers itself (401, 429, ...) must be readable by the calling page too.
         # With a list, the caller's Origin is echoed: these bodies carry no data, and a browser

@@ -16,8 +16,17 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-from service.catalog import ResourceNames
+from service.catalog import AUTHORIZER_CACHE_S, OWNER_THROTTLE, ResourceNames
 from service.model_catalog import CatalogError, catalog
+from service.settings import SubmitSettings
+
+
+def _submit_default(name: str) -> int:
+    """A per-owner limit's default: ``SubmitSettings``' (the functions' own default, stated once)."""
+    value = SubmitSettings.fields()[name].default
+    assert isinstance(value, int)
+    return value
+
 
 #: The repository root: the code asset (``functions/``), the ASL file and ``cdk.json`` live here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +102,14 @@ class StackConfig:
     alarm_email: str | None = None
     api_throttle_rate_limit: int = 50
     api_throttle_burst_limit: int = 100
-    authorizer_cache_seconds: int = 300
+    #: Each owner's requests per second and burst at the edge (the stage's usage plan).
+    owner_rate_limit: int = int(OWNER_THROTTLE.rate_per_s)
+    owner_burst_limit: int = OWNER_THROTTLE.burst
+    #: Each owner's limits (defaults; ``videogen tokens`` overrides them per owner).
+    owner_max_in_flight: int = _submit_default("max_in_flight")
+    owner_submits_per_minute: int = _submit_default("submits_per_minute")
+    owner_submits_per_day: int = _submit_default("submits_per_day")
+    authorizer_cache_seconds: int = AUTHORIZER_CACHE_S
     cors_allow_origins: tuple[str, ...] = ("*",)
     #: API Gateway execution logging: ERROR (failures only) or INFO (every request, costs more).
     api_execution_log_level: str = "ERROR"
@@ -124,6 +140,19 @@ class StackConfig:
             problems.append("alarm_email: an e-mail address, or empty for no subscription")
         if self.api_throttle_rate_limit < 1 or self.api_throttle_burst_limit < 1:
             problems.append("api_throttle_rate_limit / api_throttle_burst_limit: at least 1")
+        if self.owner_rate_limit < 1 or self.owner_burst_limit < 1:
+            problems.append("owner_rate_limit / owner_burst_limit: at least 1")
+        elif (
+            self.owner_rate_limit >= self.api_throttle_rate_limit
+            or self.owner_burst_limit > self.api_throttle_burst_limit
+        ):
+            problems.append(
+                "owner_rate_limit / owner_burst_limit: below the stage's api_throttle_rate_limit / "
+                "api_throttle_burst_limit, or one owner could use up the stage's throttle for all"
+            )
+        for key in ("owner_max_in_flight", "owner_submits_per_minute", "owner_submits_per_day"):
+            if getattr(self, key) < 1:
+                problems.append(f"{key}: at least 1")
         if not 0 <= self.authorizer_cache_seconds <= 3600:
             problems.append("authorizer_cache_seconds: between 0 and 3600")
         if not self.cors_allow_origins:

@@ -12,6 +12,7 @@ from aws_cdk import Duration, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
@@ -41,7 +42,7 @@ def pascal_case(name: str) -> str:
 
 def layers_for(spec: FunctionSpec) -> tuple[LayerSpec, ...]:
     """API functions get the API layer only: replicate and ffmpeg never reach them."""
-    if spec.kind != "workflow":
+    if spec.kind in ("api", "authorizer"):
         return (API_LAYER,)
     return (WORKFLOW_LAYER, FFMPEG_LAYER) if spec.ffmpeg else (WORKFLOW_LAYER,)
 
@@ -139,11 +140,15 @@ class ServiceFunctions(Construct):
         return {
             "tasks_table": self.storage.tables["tasks"].table_name,
             "tokens_table": self.storage.tables["tokens"].table_name,
+            "owners_table": self.storage.tables["owners"].table_name,
             "media_bucket": self.storage.media_bucket.bucket_name,
             "replicate_secret_name": self.config.replicate_secret_name,
             "task_ttl_days": str(self.config.retention_days),
             "transition_model": self.config.transition_model,
             "dream_model": self.config.dream_model,
+            "max_in_flight": str(self.config.owner_max_in_flight),
+            "submits_per_minute": str(self.config.owner_submits_per_minute),
+            "submits_per_day": str(self.config.owner_submits_per_day),
         }
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
@@ -154,16 +159,18 @@ class ServiceFunctions(Construct):
             **function_environment(spec, self._values(), later=frozenset({"state_machine_arn"})),
         }
 
-    def connect(self, state_machine: sfn.StateMachine) -> None:
-        """Once the state machine exists: its ARN where executions are started or described, and
-        every function's grants from its needs. (The machine references only workflow functions,
-        which never need it: no cycle.)"""
+    def connect(self, state_machine: sfn.StateMachine, cleanup_dead_letters: sqs.IQueue) -> None:
+        """Once the state machine (and the execution-event rules' dead-letter queue) exist: the
+        machine's ARN where executions are started or described, and every function's grants from
+        its needs. (The machine references only workflow functions, which never need it: no cycle.)"""
         targets = GrantTargets(
             tasks_table=self.storage.tables["tasks"],
             tokens_table=self.storage.tables["tokens"],
+            owners_table=self.storage.tables["owners"],
             media_bucket=self.storage.media_bucket,
             replicate_secret=self.storage.replicate_secret,
             state_machine=state_machine,
+            cleanup_dead_letters=cleanup_dead_letters,
         )
         for spec in FUNCTIONS:
             function = self.functions[spec.name]

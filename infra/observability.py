@@ -13,6 +13,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -52,6 +53,8 @@ class Monitored:
     functions: dict[str, lambda_.Function]
     state_machine: sfn.StateMachine
     tables: dict[str, dynamodb.Table]
+    #: Execution events the clean-up could not handle.
+    dead_letters: sqs.IQueue
 
 
 class Observability(Construct):
@@ -123,6 +126,18 @@ class Observability(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
         )
+        self._alarm(
+            "CleanupDeadLetters",
+            "cleanup-dead-letters",
+            "An execution that ended without the workflow's help could not be cleaned up: its "
+            "predictions may still run and its owner's slot may still be held.",
+            metric=m.dead_letters.metric_approximate_number_of_messages_visible(
+                period=PERIOD, statistic="Maximum"
+            ),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+        )
         for spec in FUNCTIONS:
             function = m.functions[spec.name]
             slug = spec.name.replace("_", "-")
@@ -130,7 +145,7 @@ class Observability(Construct):
             if spec.kind != "authorizer":
                 # The authorizer signals every rejected token as an error (raise "Unauthorized"):
                 # its errors are not alarmed; its crashes surface as 5xx (api-5xx-rate).
-                threshold = 1 if spec.kind == "api" else self.config.alarm_workflow_function_errors
+                threshold = 1 if spec.kind in ("api", "event") else self.config.alarm_workflow_function_errors
                 errors: cw.IMetric = function.metric_errors(period=PERIOD, statistic="Sum")
                 if spec.kind == "api":
                     # An exception the handler caught and answered 500 is no Lambda error: add those.

@@ -3,6 +3,8 @@
 No ``grant_*`` helpers here on purpose: they add actions the code never calls (Query, Scan,
 DescribeTable, BatchGetItem, DescribeSecret, versions of ``lambda:InvokeFunction``...). Every
 action below is one the adapters in ``functions/service/adapters`` actually call.
+``TransactWriteItems`` has no IAM action of its own: each of its items is authorized as the
+PutItem, UpdateItem or DeleteItem it is.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 
@@ -36,9 +39,12 @@ class GrantTargets:
 
     tasks_table: dynamodb.ITable
     tokens_table: dynamodb.ITable
+    owners_table: dynamodb.ITable
     media_bucket: s3.IBucket
     replicate_secret: secretsmanager.ISecret
     state_machine: sfn.StateMachine
+    #: Where the clean-up's events go when it cannot handle them (``infra/events.py``).
+    cleanup_dead_letters: sqs.IQueue
 
     def executions_arn(self) -> str:
         """``arn:…:execution:<machine name>:*`` — this machine's executions, no other's."""
@@ -62,6 +68,9 @@ NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str
     "tasks:create": (("dynamodb:PutItem",), lambda t: [t.tasks_table.table_arn]),
     "tasks:update": (("dynamodb:UpdateItem",), lambda t: [t.tasks_table.table_arn]),
     "tasks:delete": (("dynamodb:DeleteItem",), lambda t: [t.tasks_table.table_arn]),
+    "owners:read": (("dynamodb:GetItem",), lambda t: [t.owners_table.table_arn]),
+    # Taking a slot (submit) and freeing one (terminal writes), inside TransactWriteItems.
+    "owners:count": (("dynamodb:UpdateItem",), lambda t: [t.owners_table.table_arn]),
     "tokens:read": (("dynamodb:GetItem",), lambda t: [t.tokens_table.table_arn]),
     "executions:start": (("states:StartExecution",), lambda t: [t.state_machine.state_machine_arn]),
     "executions:describe": (("states:DescribeExecution",), lambda t: [t.executions_arn()]),
@@ -73,6 +82,8 @@ NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str
     # Presigned PUTs are signed with the function's credentials: one single PUT, uploads/ only.
     "media:upload": (("s3:PutObject", "s3:GetObject"), lambda t: t.object_arns(UPLOAD_PREFIXES)),
     "replicate:secret": (("secretsmanager:GetSecretValue",), lambda t: [t.replicate_secret.secret_arn]),
+    # Lambda sends a failed asynchronous invocation to the on-failure destination with the role.
+    "cleanup:dead-letter": (("sqs:SendMessage",), lambda t: [t.cleanup_dead_letters.queue_arn]),
 }
 
 if set(NEED_GRANTS) != set(get_args(Need)):  # a need added to the catalog must get its grant here

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.config import StackConfig
+from infra.events import ExecutionEventRules
 from infra.functions import ServiceFunctions
 from infra.observability import Monitored, Observability
 from infra.storage import Storage
@@ -25,9 +26,17 @@ class VideoGenStack(Stack):
         self.workflow = Workflow(
             self, "Workflow", config=config, workflow_functions=self.functions.of_kind("workflow")
         )
+        # Executions that end without the workflow's help reach the clean-up through EventBridge.
+        self.execution_events = ExecutionEventRules(
+            self,
+            "ExecutionEvents",
+            config=config,
+            functions=self.functions.functions,
+            state_machine=self.workflow.state_machine,
+        )
         # After the machine: submit/status get its ARN, every function its grants. The machine
         # references only workflow functions, which never reference it: no dependency cycle.
-        self.functions.connect(self.workflow.state_machine)
+        self.functions.connect(self.workflow.state_machine, self.execution_events.dead_letters)
         self.web = Web(self, "Web", config=config, storage=self.storage)
         self.api = Api(self, "Api", config=config, functions=self.functions, page_origin=self.web.origin)
         self.web.publish(api_url=self.api.rest_api.url, cors_origins=self.api.cors_origins)
@@ -40,6 +49,7 @@ class VideoGenStack(Stack):
                 functions=self.functions.functions,
                 state_machine=self.workflow.state_machine,
                 tables=self.storage.tables,
+                dead_letters=self.execution_events.dead_letters,
             ),
         )
 
@@ -53,6 +63,18 @@ class VideoGenStack(Stack):
             "TokensTableName": (
                 self.storage.tables["tokens"].table_name,
                 "VIDEOGEN_TOKENS_TABLE for 'videogen tokens create'",
+            ),
+            "OwnersTableName": (
+                self.storage.tables["owners"].table_name,
+                "VIDEOGEN_OWNERS_TABLE for 'videogen tokens create|update' (limits per owner)",
+            ),
+            "UsagePlanId": (
+                self.api.usage_plan.usage_plan_id,
+                "VIDEOGEN_USAGE_PLAN_ID for 'videogen tokens create|update' (each owner's API key)",
+            ),
+            "ExecutionEventsDeadLetterQueueUrl": (
+                self.execution_events.dead_letters.queue_url,
+                "Execution events the clean-up could not handle",
             ),
             "MediaBucketName": (self.storage.media_bucket.bucket_name, "Finished videos and thumbnails"),
             "ReplicateSecretName": (

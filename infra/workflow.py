@@ -63,6 +63,9 @@ class Workflow(Construct):
             definition_body=sfn.DefinitionBody.from_file(str(REPO_ROOT / STATE_MACHINE_DEFINITION)),
             definition_substitutions=workflow_substitutions(arns, self.timing),
             role=self.role,
+            # Every transition with its data: the state carries task ids, prediction ids, statuses
+            # and counters only, and errors their name (the texts are in the task record), so the
+            # log holds no prompt, dream, subtitle, voiceover or image URL (docs/decisions.md).
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),

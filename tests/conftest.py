@@ -62,10 +62,20 @@ def deploy(moto_aws: None) -> Iterator[Callable[..., Stack]]:
     deployments: list[LocalDeployment] = []
 
     def _deploy(
-        timing: WorkflowTiming | None = None, replicate_base_url: str | None = None, **overrides: str
+        timing: WorkflowTiming | None = None,
+        replicate_base_url: str | None = None,
+        *,
+        owner_throttle: tuple[float, int] | None = None,
+        **overrides: str,
     ) -> Stack:
+        throttle = {}
+        if owner_throttle is not None:
+            throttle = {"owner_rate_limit": owner_throttle[0], "owner_burst_limit": owner_throttle[1]}
         deployment = LocalDeployment(
-            timing=timing or WorkflowTiming(1, 30), replicate_base_url=replicate_base_url, settings=overrides
+            timing=timing or WorkflowTiming(1, 30),
+            replicate_base_url=replicate_base_url,
+            settings=overrides,
+            **throttle,  # type: ignore[arg-type]
         ).provision()
         deployments.append(deployment)
         _reset_process_caches()

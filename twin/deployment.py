@@ -3,10 +3,12 @@ the bench.
 
 From the same declarations CDK deploys (``service.catalog``: functions, their settings classes,
 tables, resource names; ``statemachines/``: the workflow) it provisions moto — tables, bucket,
-the Replicate token secret, a role, the functions, the state machine —, gives each function its
-own environment (``service.catalog.function_environment``, as CDK does), installs the Lambda
-runner (worker processes per function, or in-process for tests), mints tokens and stops what is
-still running. Nothing here is written a second time elsewhere.
+the Replicate token secret, a role, the functions, the state machine —, makes moto's DynamoDB as
+atomic as DynamoDB (``twin.strict_moto``), gives each function its own environment
+(``service.catalog.function_environment``, as CDK does), installs the Lambda runner (worker
+processes per function, or in-process for tests), delivers EventBridge's execution status
+changes to the functions that subscribe to them (``twin.execution_events``), mints tokens and
+stops what is still running. Nothing here is written a second time elsewhere.
 
 ``aws_endpoint`` is moto's server (the twin, the bench's load phase) or None for moto in decorator
 mode in this process (the tests). ``public_url`` is the address clients reach the twin at: the
@@ -20,18 +22,23 @@ import contextlib
 import io
 import json
 import os
+import threading
 import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import boto3
 
+from service.adapters.owners_table import OwnersTable
 from service.adapters.tokens_table import TokensTable
+from service.adapters.usage_plans import UsagePlans
 from service.catalog import (
     FUNCTIONS,
     MEDIA_CORS,
+    OWNER_THROTTLE,
     TABLES,
     FunctionSpec,
     ResourceNames,
@@ -40,8 +47,9 @@ from service.catalog import (
     runtime_environment,
     workflow_substitutions,
 )
-from service.domain.auth import hash_token, new_token
-from twin import lambda_runner, workflow_definition
+from service.domain.operators import Operators
+from twin import lambda_runner, strict_moto, workflow_definition
+from twin.execution_events import ExecutionEvents
 
 LAMBDA_RUNTIME = "python3.12"
 REGION = "us-east-1"
@@ -55,6 +63,47 @@ def _placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("README.txt", "Handlers run locally: see twin/lambda_runner.py\n")
     return buffer.getvalue()
+
+
+class MotoUsagePlan:
+    """The stage's usage plan as API Gateway keeps it (in moto): the twin's gateway asks it whether
+    a key is one of the plan's enabled keys, and for the plan's throttle. Read again every
+    ``refresh_s``, and whenever a key is not known (a key created a moment ago works at once)."""
+
+    def __init__(self, client: Any, plan_id: str, refresh_s: float = 0.5) -> None:
+        self.client = client
+        self.plan_id = plan_id
+        self.refresh_s = refresh_s
+        self._keys: frozenset[str] = frozenset()
+        self._throttle: tuple[float, int] = (OWNER_THROTTLE.rate_per_s, OWNER_THROTTLE.burst)
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _read(self) -> None:
+        plan = self.client.get_usage_plan(usagePlanId=self.plan_id)
+        throttle = plan.get("throttle") or {}
+        self._throttle = (float(throttle.get("rateLimit", 0.0)), int(throttle.get("burstLimit", 0)))
+        in_plan = {key["id"] for key in self.client.get_usage_plan_keys(usagePlanId=self.plan_id)["items"]}
+        enabled = {
+            key["value"]
+            for key in self.client.get_api_keys(includeValues=True, limit=500)["items"]
+            if key["id"] in in_plan and key.get("enabled")
+        }
+        self._keys = frozenset(enabled)
+        self._read_at = time.monotonic()
+
+    def _fresh(self, force: bool = False) -> None:
+        with self._lock:
+            if force or time.monotonic() - self._read_at >= self.refresh_s:
+                self._read()
+
+    def throttle(self) -> tuple[float, int]:
+        self._fresh()
+        return self._throttle
+
+    def has_key(self, value: str) -> bool:
+        self._fresh(force=value not in self._keys)
+        return value in self._keys
 
 
 @dataclass
@@ -74,12 +123,17 @@ class LocalDeployment:
     max_workers: int = 4
     #: powertools in the functions: quiet by default (the twin's terminal, the tests' output).
     log_level: str = "WARNING"
+    #: Each owner's request rate and burst at the gateway (the stage's usage plan).
+    owner_rate_limit: float = OWNER_THROTTLE.rate_per_s
+    owner_burst_limit: int = OWNER_THROTTLE.burst
     #: Origins browsers may call from (the API's CORS, the media bucket's CORS rule).
     cors_origin: str = "*"
 
     state_machine_arn: str = ""
+    usage_plan_id: str = ""
     function_arns: dict[str, str] = field(default_factory=dict)
     _runtime: lambda_runner.Runtime | None = None
+    _events: ExecutionEvents | None = None
 
     @property
     def names(self) -> ResourceNames:
@@ -106,6 +160,7 @@ class LocalDeployment:
         values = {
             "tasks_table": self.names.table("tasks"),
             "tokens_table": self.names.table("tokens"),
+            "owners_table": self.names.table("owners"),
             "media_bucket": self.names.media_bucket,
             "replicate_secret_name": self.names.replicate_secret,
         }
@@ -113,6 +168,9 @@ class LocalDeployment:
             values["state_machine_arn"] = self.state_machine_arn
         if self.replicate_base_url:
             values["replicate_base_url"] = self.replicate_base_url
+            # Finalize downloads outputs from the emulator, the twin's Replicate delivery host.
+            parts = urlsplit(self.replicate_base_url)
+            values["output_origins"] = f"{parts.scheme}://{parts.netloc}"
         return values | dict(self.settings)
 
     def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
@@ -149,6 +207,7 @@ class LocalDeployment:
     def provision(self) -> LocalDeployment:
         """Tables, bucket, secret, role, functions and the state machine; then the Lambda runner."""
         names = self.names
+        strict_moto.install()
         dynamodb = self.client("dynamodb")
         for table in TABLES:
             dynamodb.create_table(
@@ -177,6 +236,11 @@ class LocalDeployment:
                 ]
             },
         )
+        self.usage_plan_id = self.client("apigateway").create_usage_plan(
+            name=f"{names.prefix}-owners",
+            description="Each owner's rate and burst (its API key, returned by the authorizer)",
+            throttle={"rateLimit": self.owner_rate_limit, "burstLimit": self.owner_burst_limit},
+        )["id"]
         self.client("secretsmanager").create_secret(
             Name=names.replicate_secret, SecretString=self.replicate_api_token
         )
@@ -212,6 +276,9 @@ class LocalDeployment:
         )
         self.state_machine_arn = machine["stateMachineArn"]
         self._install_runtime()
+        self._events = ExecutionEvents(
+            self.client("stepfunctions"), self.state_machine_arn, self._invoke_event, region=REGION
+        )
         return self
 
     def _install_runtime(self) -> None:
@@ -237,8 +304,19 @@ class LocalDeployment:
         arn = self.function_arns.get(spec.name, f"arn:aws:lambda:{REGION}:123456789012:function:{name}")
         return self.lambda_runtime.invoke(spec, event, lambda_runner.context_for(spec, name, arn))
 
+    def _invoke_event(self, spec: FunctionSpec, event: dict[str, Any]) -> bool:
+        """An EventBridge target's invocation (asynchronous in AWS): True if the function failed."""
+        return self.invoke(spec, event)[1]
+
+    @property
+    def execution_events(self) -> ExecutionEvents:
+        """The stand-in for the stack's EventBridge rules: ``deliver()`` once (tests), or ``start()``."""
+        if self._events is None:
+            raise RuntimeError("provision() first")
+        return self._events
+
     def gateway(self, authorizer_cache_s: float = 0.0) -> Any:
-        """The API Gateway emulator in front of this deployment's functions."""
+        """The API Gateway emulator in front of this deployment's functions, with its usage plan."""
         from twin.gateway import ApiGateway
 
         def invoke(spec: FunctionSpec, event: dict[str, Any]) -> tuple[Any, bool]:
@@ -246,7 +324,11 @@ class LocalDeployment:
             return json.loads(payload), errored
 
         return ApiGateway(
-            invoke, stage=self.stage, authorizer_cache_s=authorizer_cache_s, cors_origin=self.cors_origin
+            invoke,
+            stage=self.stage,
+            authorizer_cache_s=authorizer_cache_s,
+            cors_origin=self.cors_origin,
+            usage_plan=MotoUsagePlan(self.client("apigateway"), self.usage_plan_id),
         )
 
     def warm(self) -> None:
@@ -255,11 +337,18 @@ class LocalDeployment:
             self._runtime.warm(list(FUNCTIONS))
 
     # -- operations ------------------------------------------------------------------------------------
-    def mint_token(self, owner: str, token: str | None = None) -> str:
-        """A token for ``owner`` (stored as its hash, as ``videogen tokens create`` does)."""
-        token = token or new_token()
-        TokensTable(self.names.table("tokens"), client=self.client("dynamodb")).put(hash_token(token), owner)
-        return token
+    def operators(self) -> Operators:
+        """What ``videogen tokens`` does, against this deployment (usage plan included)."""
+        dynamodb = self.client("dynamodb")
+        return Operators(
+            TokensTable(self.names.table("tokens"), client=dynamodb),
+            OwnersTable(self.names.table("owners"), client=dynamodb),
+            UsagePlans(self.usage_plan_id, client=self.client("apigateway")),
+        )
+
+    def mint_token(self, owner: str, token: str | None = None, *, expires_in_s: int | None = None) -> str:
+        """A token for ``owner``, as ``videogen tokens create`` makes one (hash, usage plan key)."""
+        return self.operators().create_token(owner, token=token, expires_in_s=expires_in_s)
 
     def executions(self, status: str | None = None) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn}
@@ -297,7 +386,9 @@ class LocalDeployment:
             runtime.close()
 
     def close(self) -> None:
-        """Stop executions, then the function environments."""
+        """Stop delivering events, stop executions, then the function environments."""
+        if self._events is not None:
+            self._events.stop()
         if self.state_machine_arn:
             with contextlib.suppress(Exception):  # moto already gone: nothing left to stop
                 self.stop_executions()

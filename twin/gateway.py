@@ -8,9 +8,14 @@ Gateway's REST APIs:
   stack's mock OPTIONS methods answer it, without the authorizer;
 * an unknown path, or a method the path does not have, is a MISSING_AUTHENTICATION_TOKEN
   response (404 in our stack);
-* the TOKEN authorizer runs first: no ``Authorization`` header is a 401 without invoking it,
-  ``Unauthorized`` from it a 401, any other error a 500, a Deny policy a 403; its policy is
-  cached per token for ``authorizer_cache_s`` (the stack's ``authorizer_cache_seconds``);
+* the TOKEN authorizer runs first: no ``Authorization`` header, or one that does not match the
+  identity validation expression (``service.domain.auth.HEADER_PATTERN``), is a 401 without
+  invoking it; ``Unauthorized`` from it a 401, any other error a 500, a Deny policy a 403; its
+  policy is cached per token for ``authorizer_cache_s`` (the stack's ``authorizer_cache_seconds``);
+* every method requires an API key, taken from the authorizer's ``usageIdentifierKey`` (the API's
+  key source is AUTHORIZER): none, or one that is not an enabled key of the usage plan, is a 403;
+  each key has a token bucket with the plan's rate and burst, and an empty bucket is a THROTTLED
+  response (429);
 * a function error or a malformed proxy answer is a 502 (DEFAULT_5XX);
 * path parameters are URL-decoded, repeated headers and query keys keep every value in the
   ``multiValue*`` fields and the last one in the single-value fields, non-text bodies are
@@ -27,10 +32,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from service.catalog import AUTHORIZER, CORS, FUNCTIONS, GATEWAY_RESPONSES, FunctionSpec, function
+from service.catalog import (
+    AUTHORIZER,
+    AUTHORIZER_CACHE_S,
+    CORS,
+    FUNCTIONS,
+    GATEWAY_RESPONSES,
+    FunctionSpec,
+    function,
+)
+from service.domain.auth import header_looks_valid
 
 #: Calls a function with an event: ``(result, errored)`` (the deployment's runtime).
 Invoke = Callable[[FunctionSpec, dict[str, Any]], tuple[Any, bool]]
@@ -49,6 +63,35 @@ class Route:
     def of(cls, method: str, template: str, spec: FunctionSpec) -> Route:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
         return cls(method, template, spec, re.compile(f"^{regex}$"))
+
+
+class UsagePlan(Protocol):
+    """The stage's usage plan: its throttle, and whether a key is one of its enabled keys."""
+
+    def throttle(self) -> tuple[float, int]:
+        """(steady requests per second, burst) per key."""
+        ...
+
+    def has_key(self, value: str) -> bool: ...
+
+
+class KeyThrottle:
+    """A token bucket per API key, as API Gateway throttles each key of a usage plan: ``burst``
+    requests at once, refilled at ``rate`` per second."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, rate: float, burst: int) -> bool:
+        now = self._clock()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - then) * rate)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
 
 
 @dataclass
@@ -72,10 +115,15 @@ class ApiGateway:
         account_id: str = "123456789012",
         api_id: str = "videogenlocal",
         cors_origin: str = "*",
-        authorizer_cache_s: float = 300.0,
+        authorizer_cache_s: float = AUTHORIZER_CACHE_S,
+        usage_plan: UsagePlan | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.invoke = invoke
+        #: None: no usage plan (a gateway in front of a single test function); the deployment's
+        #: gateways always have one.
+        self.usage_plan = usage_plan
+        self.key_throttle = KeyThrottle(clock)
         self.routes = catalog_routes()
         self.authorizer = function(AUTHORIZER)
         self.stage, self.region, self.account_id, self.api_id = stage, region, account_id, api_id
@@ -139,12 +187,15 @@ class ApiGateway:
         route, path_parameters = matched
 
         authorization = _last(headers, "authorization")
-        if not authorization:
+        if not authorization or not header_looks_valid(authorization):
             return self.gateway_response("UNAUTHORIZED", request_id)
         method_arn = f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/{self.stage}/{route.method}{path}"
         policy, denied = self._authorize(authorization, method_arn, request_id)
         if denied is not None:
             return denied
+        refused = self._meter(policy, request_id)
+        if refused is not None:
+            return refused
 
         event = self.proxy_event(
             route, path, path_parameters, query or [], headers, body, policy, request_id, source_ip
@@ -181,6 +232,18 @@ class ApiGateway:
             headers=list(all_headers.items()),
             body=body,
         )
+
+    def _meter(self, policy: dict[str, Any], request_id: str) -> GatewayResponse | None:
+        """The usage plan: the authorizer's key must be one of the plan's, with tokens in its bucket."""
+        if self.usage_plan is None:
+            return None
+        key = policy.get("usageIdentifierKey")
+        if not isinstance(key, str) or not key or not self.usage_plan.has_key(key):
+            return self.gateway_response("DEFAULT_4XX", request_id, status=403, message="Forbidden")
+        rate, burst = self.usage_plan.throttle()
+        if not self.key_throttle.allow(key, rate, burst):
+            return self.gateway_response("THROTTLED", request_id)
+        return None
 
     def _authorize(
         self, authorization: str, method_arn: str, request_id: str

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from service.catalog import WorkflowTiming
+from service.catalog import AUTHORIZER_CACHE_S, OWNER_THROTTLE, WorkflowTiming
 from twin import web
 from twin.examples import spec_transition_request
 
@@ -44,8 +44,6 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEV_OWNER = "dev"
 #: moto and the emulator listen here; the workers reach them here.
 LOOPBACK = "127.0.0.1"
-#: API Gateway's default authorizer cache (the stack's ``authorizer_cache_seconds``).
-AUTHORIZER_CACHE_S = 300.0
 #: Connections waiting to be accepted: a burst of clients must queue, not be reset.
 LISTEN_BACKLOG = 1024
 STOP_DEADLINE_S = 15.0
@@ -79,6 +77,11 @@ class TwinConfig:
     #: ``videogen serve`` uses 0.1, so progress climbs over several polls as against Replicate.
     model_time_scale: float = 0.0
     authorizer_cache_s: float = AUTHORIZER_CACHE_S
+    #: Each owner's request rate and burst at the gateway (the stage's usage plan).
+    owner_rate_limit: float = OWNER_THROTTLE.rate_per_s
+    owner_burst_limit: int = OWNER_THROTTLE.burst
+    #: Overrides of the functions' settings (the bench raises the per-owner limits: ``max_in_flight``...).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 class _FrontServer(http.server.ThreadingHTTPServer):
@@ -130,14 +133,19 @@ class Twin:
         self.deployment = LocalDeployment(
             timing=config.timing,
             replicate_base_url=self.replicate_url,
-            settings={"model_time_scale": str(config.model_time_scale)}
-            if config.model_time_scale > 0
-            else {},
+            settings=(
+                {"model_time_scale": str(config.model_time_scale)} if config.model_time_scale > 0 else {}
+            )
+            | config.settings,
             aws_endpoint=moto_url,
             public_url=self.base_url,
             runtime="workers",
             max_workers=config.max_workers,
+            owner_rate_limit=config.owner_rate_limit,
+            owner_burst_limit=config.owner_burst_limit,
         ).provision()
+        # EventBridge's rules: executions that end without the workflow's help are cleaned up.
+        self.deployment.execution_events.start()
         self.token = self.deployment.mint_token(DEV_OWNER, config.token)
         # "Ready" means ready: one execution environment per function is up before the banner,
         # so the first requests do not wait for cold starts.

@@ -5,38 +5,107 @@
 ``videogen emulator [--port N]`` runs only the Replicate emulator, for anyone developing against
 Replicate offline (see ``replicate_emulator``; ``--help`` lists its options).
 
-``videogen tokens create --owner NAME`` prints a new API token once (only its SHA-256 hash is
-stored); ``videogen tokens revoke TOKEN`` or ``--owner NAME`` removes tokens. The tokens table
-comes from ``VIDEOGEN_TOKENS_TABLE`` and AWS from the usual environment (``AWS_PROFILE``,
-``AWS_REGION``, ``AWS_ENDPOINT_URL`` for the local twin).
+``videogen tokens create --owner NAME [--expires-in 30d] [--max-in-flight N] [--per-minute N]
+[--per-day N]`` prints a new API token once (only its SHA-256 hash is stored);
+``videogen tokens update --owner NAME [--max-in-flight N|default] ...`` changes an owner's limits;
+``videogen tokens revoke TOKEN`` or ``--owner NAME`` removes tokens. The tables come from
+``VIDEOGEN_TOKENS_TABLE`` and ``VIDEOGEN_OWNERS_TABLE``, the stage's usage plan from
+``VIDEOGEN_USAGE_PLAN_ID`` (the stack's outputs), AWS from the usual environment
+(``AWS_PROFILE``, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for the local twin).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from replicate_emulator.options import add_arguments as emulator_arguments
+from service.adapters.owners_table import LIMIT_FIELDS, OwnersTable
 from service.adapters.tokens_table import TokensTable
-from service.domain.auth import hash_token, new_token
-from service.settings import ConfigurationError, TokensSettings
+from service.adapters.usage_plans import UsagePlans
+from service.domain.auth import hash_token
+from service.domain.operators import Operators
+from service.settings import ConfigurationError, OperatorSettings
 from videogen_client import cli as client_cli
+
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+NO_PLAN_WARNING = (
+    "videogen: VIDEOGEN_USAGE_PLAN_ID is not set: this owner has no usage plan key, and a stage "
+    "that meters owners (every stack of ours) answers 403 to its requests until "
+    "'videogen tokens update --owner NAME' runs with it set"
+)
+
+
+def duration_seconds(text: str) -> int:
+    """``30d``, ``12h``, ``90m``, ``3600s`` or ``3600`` → seconds (argparse type)."""
+    found = _DURATION.match(text.strip().lower())
+    if not found or int(found.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a positive number with s, m, h or d (e.g. 30d)")
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+
+
+def limit_value(text: str) -> int | None:
+    """A positive integer, or ``default`` (remove the owner's override) (argparse type)."""
+    if text.strip().lower() == "default":
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a positive integer, or 'default'")
+    return int(text)
+
+
+def _operators() -> Operators:
+    settings = OperatorSettings.from_environment()
+    return Operators(
+        TokensTable(settings.tokens_table),
+        OwnersTable(settings.owners_table) if settings.owners_table else None,
+        UsagePlans(settings.usage_plan_id) if settings.usage_plan_id else None,
+    )
 
 
 def _tokens_table() -> TokensTable:
-    return TokensTable(TokensSettings.from_environment().tokens_table)
+    return _operators().tokens
 
 
-def tokens_create(owner: str) -> int:
-    table = _tokens_table()
-    token = new_token()
-    table.put(hash_token(token), owner)
+def _limits(args: argparse.Namespace) -> dict[str, int | None]:
+    """The limits given on the command line (``default`` included, as None)."""
+    given = {name: getattr(args, name) for name in LIMIT_FIELDS if getattr(args, name) is not _UNSET}
+    return given
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "unset"
+
+
+_UNSET = _Unset()
+
+
+def tokens_create(
+    owner: str, expires_in_s: int | None = None, limits: dict[str, int | None] | None = None
+) -> int:
+    operators = _operators()
+    if operators.plans is None:
+        print(NO_PLAN_WARNING, file=sys.stderr)
+    token = operators.create_token(owner, expires_in_s=expires_in_s, limits=limits)
     print(token)
-    print(f"Token created for owner '{owner}'. It is shown only once: store it now.", file=sys.stderr)
+    expiry = f" It expires in {expires_in_s} s." if expires_in_s else ""
+    print(f"Token created for owner '{owner}'.{expiry} It is shown only once: store it now.", file=sys.stderr)
+    return 0
+
+
+def tokens_update(owner: str, limits: dict[str, int | None]) -> int:
+    operators = _operators()
+    if operators.plans is None:
+        print(NO_PLAN_WARNING, file=sys.stderr)
+    count = operators.update_owner(owner, limits=limits)
+    changed = ", ".join(f"{k}={'default' if v is None else v}" for k, v in limits.items()) or "no limit"
+    print(f"Owner '{owner}' updated ({changed}); it has {count} token(s).", file=sys.stderr)
     return 0
 
 
@@ -106,6 +175,30 @@ def parser() -> argparse.ArgumentParser:
     token_commands = tokens.add_subparsers(dest="action", required=True)
     create = token_commands.add_parser("create", help="Create a token for an owner and print it once")
     create.add_argument("--owner", required=True, help="Owner id: tasks belong to it")
+    create.add_argument(
+        "--expires-in",
+        type=duration_seconds,
+        default=None,
+        help="The token stops working after this long: 30d, 12h, 90m, 3600s (default: never)",
+    )
+    update = token_commands.add_parser(
+        "update", help="Change an owner's limits (and give its tokens the usage plan key)"
+    )
+    update.add_argument("--owner", required=True, help="Owner id")
+    for command in (create, update):
+        for name, what in (
+            ("max_in_flight", "tasks in flight at once"),
+            ("per_minute", "submits per minute"),
+            ("per_day", "submits per UTC day"),
+        ):
+            command.add_argument(
+                f"--{name.replace('_', '-')}",
+                dest=name,
+                type=limit_value,
+                default=_UNSET,
+                metavar="N",
+                help=f"The owner's limit of {what} ('default': the deployment's)",
+            )
     revoke = token_commands.add_parser("revoke", help="Remove a token (or every token of an owner)")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("token", nargs="?", help="The token to revoke")
@@ -125,11 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve_emulator(args)
     try:
-        if args.command == "tokens" and args.action == "create":
+        if args.command == "tokens" and args.action in ("create", "update"):
             if not args.owner.strip():
                 print("videogen: --owner must not be empty", file=sys.stderr)
                 return 2
-            return tokens_create(args.owner.strip())
+            if args.action == "create":
+                return tokens_create(args.owner.strip(), args.expires_in, _limits(args))
+            return tokens_update(args.owner.strip(), _limits(args))
         if args.command == "tokens" and args.action == "revoke":
             return tokens_revoke(args.token, args.owner)
     except (BotoCoreError, ClientError) as error:

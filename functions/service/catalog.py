@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from service.settings import (
+    FailTaskSettings,
     FinalizeSettings,
     FunctionSettings,
     ReplicateSettings,
@@ -29,6 +30,8 @@ Need = Literal[
     "tasks:create",  # PutItem of a new task record (submit)
     "tasks:update",  # UpdateItem: state changes, progress, the id counter
     "tasks:delete",  # DeleteItem: submit's roll-back when StartExecution fails
+    "owners:read",  # GetItem on the owners table (limits and usage)
+    "owners:count",  # UpdateItem on the owners table: take a slot (submit), free one (terminal writes)
     "tokens:read",
     "executions:start",
     "executions:describe",
@@ -36,6 +39,7 @@ Need = Literal[
     "media:write",
     "media:upload",  # presigned PUT and GET of client uploads (uploads/ only)
     "replicate:secret",  # read the Replicate API token from Secrets Manager
+    "cleanup:dead-letter",  # send an event it failed to handle to the clean-up's dead-letter queue
 ]
 
 
@@ -46,7 +50,9 @@ class FunctionSpec:
     description: str
     memory_mb: int = 256
     timeout_s: int = 10
-    kind: Literal["api", "authorizer", "workflow"] = "api"
+    #: api: behind API Gateway; authorizer; workflow: a state of the ASL; event: invoked by
+    #: EventBridge on execution status changes (``execution_events``).
+    kind: Literal["api", "authorizer", "workflow", "event"] = "api"
     needs: frozenset[Need] = field(default_factory=frozenset)
     #: The ASL placeholder that receives this function's ARN (workflow functions only).
     asl_placeholder: str | None = None
@@ -56,6 +62,9 @@ class FunctionSpec:
     routes: tuple[tuple[str, str], ...] = ()
     #: Its settings class: the ``VIDEOGEN_*`` variables it reads, hence its environment.
     settings: type[FunctionSettings] = FunctionSettings
+    #: Step Functions execution statuses (``service.models.events``) whose change invokes it: an
+    #: EventBridge rule on this state machine's executions in CDK, the twin's execution events.
+    execution_events: tuple[str, ...] = ()
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -71,8 +80,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         name="submit",
         settings=SubmitSettings,
         handler="service.handlers.submit.handler",
-        description="POST routes: validate, record the task, start the workflow",
-        needs=frozenset({"tasks:create", "tasks:update", "tasks:delete", "executions:start"}),
+        description="POST routes: validate, check the owner's limits, record the task, start the workflow",
+        needs=frozenset(
+            {
+                "tasks:create",
+                "tasks:update",
+                "tasks:delete",
+                "owners:read",
+                "owners:count",
+                "executions:start",
+            }
+        ),
         routes=(("POST", "/api/transitions/create-and-generate/"), ("POST", "/generate-video")),
     ),
     FunctionSpec(
@@ -80,7 +98,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         settings=StatusSettings,
         handler="service.handlers.status.handler",
         description="GET routes: task state from DynamoDB, presigned result URLs",
-        needs=frozenset({"tasks:read", "tasks:update", "executions:describe", "media:read"}),
+        needs=frozenset({"tasks:read", "tasks:update", "owners:count", "executions:describe", "media:read"}),
         routes=(("GET", "/api/transitions/task-status/{task_id}/"), ("GET", "/video-status/{task_id}")),
     ),
     FunctionSpec(
@@ -95,10 +113,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         name="start_predictions",
         settings=ReplicateSettings,
         handler="service.handlers.start_predictions.handler",
-        description="Workflow: create the Replicate predictions",
+        description="Workflow: create the Replicate predictions of the task's job",
         timeout_s=60,
         kind="workflow",
-        needs=frozenset({"tasks:update", "replicate:secret"}),
+        needs=frozenset({"tasks:read", "tasks:update", "replicate:secret"}),
         asl_placeholder="StartPredictionsFunctionArn",
     ),
     FunctionSpec(
@@ -108,7 +126,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Workflow: poll the predictions, record progress",
         timeout_s=60,
         kind="workflow",
-        needs=frozenset({"tasks:update", "replicate:secret"}),
+        # tasks:read: the owner's URLs, when a prediction failed (its error may show them back)
+        needs=frozenset({"tasks:read", "tasks:update", "replicate:secret"}),
         asl_placeholder="PollPredictionsFunctionArn",
     ),
     FunctionSpec(
@@ -119,19 +138,31 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=1024,
         timeout_s=300,
         kind="workflow",
-        needs=frozenset({"tasks:read", "tasks:update", "media:write"}),
+        needs=frozenset({"tasks:read", "tasks:update", "owners:count", "media:write"}),
         asl_placeholder="FinalizeFunctionArn",
         ffmpeg=True,
     ),
     FunctionSpec(
         name="fail_task",
-        settings=ReplicateSettings,
+        settings=FailTaskSettings,
         handler="service.handlers.fail_task.handler",
         description="Workflow: cancel predictions, mark FAILURE",
         timeout_s=60,
         kind="workflow",
-        needs=frozenset({"tasks:update", "replicate:secret"}),
+        needs=frozenset({"tasks:read", "tasks:update", "owners:count", "replicate:secret"}),
         asl_placeholder="FailTaskFunctionArn",
+    ),
+    FunctionSpec(
+        name="cleanup",
+        settings=FailTaskSettings,
+        handler="service.handlers.cleanup.handler",
+        description="Executions that ended without the workflow: cancel predictions, mark FAILURE",
+        timeout_s=60,
+        kind="event",
+        needs=frozenset(
+            {"tasks:read", "tasks:update", "owners:count", "replicate:secret", "cleanup:dead-letter"}
+        ),
+        execution_events=("FAILED", "TIMED_OUT", "ABORTED"),
     ),
 )
 
@@ -148,6 +179,22 @@ STATE_MACHINE_DEFINITION = "statemachines/video_generation.asl.json"
 
 
 AUTHORIZER = "authorizer"
+#: How long API Gateway (and the twin's gateway) caches the authorizer's answer for a token: a
+#: revoked or expired token keeps working for at most this long (the stack's
+#: ``authorizer_cache_seconds``).
+AUTHORIZER_CACHE_S = 60
+
+
+@dataclass(frozen=True)
+class OwnerThrottle:
+    """Each owner's request rate at the edge: the stage's usage plan, keyed by the owner's API key
+    (the stack's ``owner_rate_limit``/``owner_burst_limit``; the twin's gateway enforces the same)."""
+
+    rate_per_s: float = 20.0
+    burst: int = 40
+
+
+OWNER_THROTTLE = OwnerThrottle()
 
 #: powertools' service name and metrics namespace (the functions emit EMF under these).
 SERVICE_NAME = "videogen"
@@ -291,7 +338,8 @@ class TableSpec:
 #: The DynamoDB tables (the key names are the adapters' contract).
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(name="tasks", partition_key="task_id", ttl_attribute="expires_at"),
-    TableSpec(name="tokens", partition_key="token_hash"),
+    TableSpec(name="tokens", partition_key="token_hash", ttl_attribute="expires_at"),
+    TableSpec(name="owners", partition_key="owner"),
 )
 
 

@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from functools import cache
 from typing import Any, Self, TypeVar, get_type_hints
 
-from service.model_catalog import CatalogError, Role, catalog
+from service.model_catalog import Role, catalog
 
 PREFIX = "VIDEOGEN_"
 
@@ -82,6 +82,15 @@ def model_setting(role: Role) -> Any:
         default_factory=lambda: catalog().default(role),
         metadata={"check": lambda value: catalog().check(value, role)},
     )
+
+
+def _origins(value: str) -> str:
+    """At least one origin, each ``scheme://host[:port]`` (``service.domain.origins``)."""
+    from service.domain.origins import parse_origins
+
+    if not parse_origins(value):
+        raise ValueError("at least one origin")
+    return value
 
 
 def resource() -> Any:
@@ -145,7 +154,7 @@ class FunctionSettings:
             if problem is None and "check" in field.metadata:
                 try:
                     value = field.metadata["check"](value)  # the catalog's spelling of the model
-                except CatalogError as error:
+                except ValueError as error:  # CatalogError, or a check of our own
                     problem = f"Value error, {error}"
             if problem:
                 problems.append(f"{variable(name)}: {problem}")
@@ -188,12 +197,27 @@ class TokensSettings(FunctionSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class OperatorSettings(TokensSettings):
+    """``videogen tokens`` (not a function): the tokens; the owners (limits, usage plan key); the
+    stage's usage plan (the stack's ``UsagePlanId`` output), whose key each token carries."""
+
+    owners_table: str | None = setting(None)
+    usage_plan_id: str | None = setting(None)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SubmitSettings(FunctionSettings):
-    """Submit: records the task and starts the workflow with the job, models fixed in it."""
+    """Submit: checks the owner's limits, records the task with its job (models fixed in it) and
+    starts the workflow. The limits are the deployment's defaults; an owner's item in the owners
+    table may override each (``videogen tokens create|update``)."""
 
     tasks_table: str = resource()
+    owners_table: str = resource()
     state_machine_arn: str = resource()
     task_ttl_days: int = setting(30, ge=1)
+    max_in_flight: int = setting(20, ge=1, description="Tasks of one owner not yet finished")
+    submits_per_minute: int = setting(60, ge=1, description="Submits of one owner per minute")
+    submits_per_day: int = setting(500, ge=1, description="Submits of one owner per UTC day")
     # The models come from the model catalog (service/model_catalog.json); community models are
     # pinned to a version there: Replicate runs them only as "owner/name:version". A model the catalog
     # does not describe for the role, or a community model without its version, fails at cold start.
@@ -205,9 +229,11 @@ class SubmitSettings(FunctionSettings):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class StatusSettings(FunctionSettings):
-    """Status: reads records, asks Step Functions about stale ones, presigns the results."""
+    """Status: reads records, asks Step Functions about stale ones (ending those whose execution
+    ended, which frees the owner's slot), presigns the results."""
 
     tasks_table: str = resource()
+    owners_table: str = resource()
     state_machine_arn: str = resource()
     media_bucket: str = resource()
     presign_seconds: int = setting(3600, ge=60, le=7 * 24 * 3600)
@@ -226,7 +252,7 @@ class UploadsSettings(FunctionSettings):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ReplicateSettings(FunctionSettings):
-    """The workflow steps that call Replicate: StartPredictions, PollPredictions, MarkFailed."""
+    """The workflow steps that call Replicate and never end a task: StartPredictions, PollPredictions."""
 
     tasks_table: str = resource()
     replicate_secret_name: str = resource()
@@ -241,10 +267,28 @@ class ReplicateSettings(FunctionSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class FailTaskSettings(ReplicateSettings):
+    """The functions that cancel predictions and end tasks: MarkFailed/MarkTimedOut (fail_task) and
+    the clean-up of executions that ended without the workflow's help (cleanup)."""
+
+    owners_table: str = resource()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FinalizeSettings(FunctionSettings):
-    """Finalize: downloads the outputs, composes, stores the media, records SUCCESS."""
+    """Finalize: downloads the outputs (from the allowed origins only), composes, stores the
+    media, records SUCCESS."""
 
     tasks_table: str = resource()
+    owners_table: str = resource()
     media_bucket: str = resource()
     download_timeout_seconds: float = setting(120.0, gt=0)
     max_video_bytes: int = setting(500 * 1024 * 1024, gt=0)
+    output_origins: str = dataclasses.field(
+        default="https://replicate.delivery,https://*.replicate.delivery",
+        metadata={
+            "check": _origins,
+            "description": "Comma-separated scheme://host[:port] (a host may be *.domain) Finalize "
+            "downloads model outputs from, redirects included",
+        },
+    )

@@ -67,11 +67,14 @@ def test_transition_submit_returns_202_with_the_execution_arn_and_records_the_ta
     arn = reply.body["task_id"]
     execution = stack.sfn.describe_execution(executionArn=arn)
     assert execution["stateMachineArn"] == stack.deployment.state_machine_arn
-    started_with = json.loads(execution["input"])
-    assert started_with["job"]["predictions"][0]["input"]["start_image"] == "https://example.com/front.jpg"
+    # The execution carries references only; the job (models, prompt, image URLs) is in the record.
+    assert json.loads(execution["input"]) == {"task_id": execution["name"], "kind": "transition"}
     uuid.UUID(execution["name"], version=4)
     [record] = records()
     assert record["execution_arn"]["S"] == arn and record["owner"]["S"] == "alice"
+    task = TasksTable(NAMES.table("tasks")).get(execution["name"])
+    assert task is not None and task.job is not None
+    assert task.job.predictions[0].input["start_image"] == "https://example.com/front.jpg"
 
 
 @pytest.mark.parametrize("spelling", ["ENERGETIC", "energetic"])
@@ -107,7 +110,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any], list[str | int], str]] = [
     ("bad escape", {"front_image": "https://x.example/a%zz.jpg"}, ["body", "front_image"], "url_escape"),
     ("missing image", {"front_image": None}, ["body", "front_image"], "missing"),
     ("duration", {"duration": 7}, ["body", "duration"], "duration_not_allowed"),
-    ("duration type", {"duration": "five"}, ["body", "duration"], "int_parsing"),
+    ("duration type", {"duration": "five"}, ["body", "duration"], "int_type"),
     ("transition type", {"transition_type": "SIDEWAYS"}, ["body", "transition_type"], "enum"),
     ("subtitle style", {"subtitle_style": "comic"}, ["body", "subtitle_style"], "enum"),
     ("subtitle position", {"subtitle_position": "left"}, ["body", "subtitle_position"], "enum"),
@@ -118,7 +121,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any], list[str | int], str]] = [
      "subtitle_out_of_range"),
     ("subtitle text", {"subtitles": [{"startTime": 0, "endTime": 1, "text": ""}]},
      ["body", "subtitles", 0, "text"], "string_too_short"),
-    ("boolean", {"enable_music": "perhaps"}, ["body", "enable_music"], "bool_parsing"),
+    ("boolean", {"enable_music": "perhaps"}, ["body", "enable_music"], "bool_type"),
     ("unknown field", {"colour": "red"}, ["body", "colour"], "extra_forbidden"),
     ("voiceover without text", {"enable_voiceover": True, "enable_subtitles": False}, ["body", "voiceover_text"],
      "voiceover_text_missing"),
@@ -281,7 +284,9 @@ def test_status_follows_the_record_through_every_state(stack: Stack, token: str)
     assert "retry-after" in processing.headers
 
     aws.client("s3").put_object(Bucket=NAMES.media_bucket, Key=f"videos/{name}.mp4", Body=b"mp4")
-    table.mark_success(name, TaskResult(video_key=f"videos/{name}.mp4", thumbnail_key="t.jpg", duration=5))
+    task = table.get(name)
+    assert task is not None
+    table.mark_success(task, TaskResult(video_key=f"videos/{name}.mp4", thumbnail_key="t.jpg", duration=5))
     success = stack.call("GET", task_status(arn), token=token)
     assert success.body["state"] == "SUCCESS" and success.body["ready"] is True
     assert "retry-after" not in success.headers
@@ -292,7 +297,7 @@ def test_status_follows_the_record_through_every_state(stack: Stack, token: str)
     again = stack.call("GET", task_status(arn), token=token).body["result"]
     assert again["video_url"].split("?")[0] == result["video_url"].split("?")[0]
 
-    assert table.mark_failure(name, "late failure") is False  # terminal states are final
+    assert table.mark_failure(task, "late failure") is False  # terminal states are final
 
 
 # -- the order of writes on submit ----------------------------------------------------------------

@@ -148,7 +148,17 @@ def test_report_and_table_from_phase_outputs() -> None:
         },
         "inprocess": {
             "warm_latency": {
-                "handler": {n: {"p50": 1.0, "p99": 2.0} for n in ("submit", "status", "authorizer")}
+                "handler": {n: {"p50": 1.0, "p99": 2.0} for n in ("submit", "status", "authorizer")},
+                "submit_dynamodb": {
+                    "calls": {
+                        "dynamodb.GetItem": 1.0,
+                        "dynamodb.TransactWriteItems": 1.0,
+                        "dynamodb.UpdateItem": 1.0,
+                    },
+                    "items_written": 3.0,
+                    "read_units": 1.0,
+                    "write_units": 7.0,
+                },
             },
             "workflow": MEASURED,
             "stale_record": {"per_stale_period": 1.0, "describe_calls": 3, "span_s": 3.0, "reads": 30},
@@ -161,7 +171,9 @@ def test_report_and_table_from_phase_outputs() -> None:
     assert report["replicate_calls"]["tasks_in_flight_ceiling"] == 125
     held = {t["name"]: t["holds"] for t in report["targets"]}
     assert held["DescribeExecution per status read"] is True
-    assert "state transitions per poll cycle" in render_table(report)
+    assert held["DynamoDB items written per submit (limits)"] is True
+    table = render_table(report)
+    assert "state transitions per poll cycle" in table and "TransactWriteItems 1.00" in table
 
 
 def test_packaged_cold_imports_run_from_the_bundle_on_the_runtimes_python() -> None:
@@ -236,6 +248,15 @@ def test_calls_and_transitions_are_counted_on_one_short_execution(
     assert counted.by_state["MarkFailed"] == 1 and counted.fixed == counted.total - 3 * counted.cycles
     # and every call is attributed to the function that made it; the bench's own are not counted
     assert counter.count("submit", "stepfunctions", "StartExecution") == 1
+    # the per-owner limits' hot path: the owner read, and its usage written with the record
+    assert counter.operations("submit") == {
+        "dynamodb.GetItem": 1,
+        "dynamodb.TransactWriteItems": 1,
+        "dynamodb.UpdateItem": 1,
+        "stepfunctions.StartExecution": 1,
+    }
+    assert counter.items_written("submit") == 3  # the id counter, the record, the owner's usage
+    assert counter.capacity_units("submit")["write_units"] >= 1 + 2 * 2  # a transaction bills twice
     assert counter.count(service="stepfunctions", operation="DescribeExecution") == 0
     assert counter.count("poll_predictions", "dynamodb", "UpdateItem") == counted.cycles
     assert len(counter.invocation_ms("authorizer")) == 2

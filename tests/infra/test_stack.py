@@ -12,6 +12,7 @@ import pytest
 
 from service.catalog import (
     AUTHORIZER,
+    AUTHORIZER_CACHE_S,
     FUNCTIONS,
     GATEWAY_ERRORS,
     STATE_MACHINE_DEFINITION,
@@ -218,6 +219,7 @@ def test_each_function_gets_exactly_the_variables_its_settings_class_declares(sy
             needs & {"tasks:read", "tasks:create", "tasks:update", "tasks:delete"}
         ), spec.name
         assert ("VIDEOGEN_TOKENS_TABLE" in env) == ("tokens:read" in needs), spec.name
+        assert ("VIDEOGEN_OWNERS_TABLE" in env) == bool(needs & {"owners:read", "owners:count"}), spec.name
         assert ("VIDEOGEN_MEDIA_BUCKET" in env) == bool(
             needs & {"media:read", "media:write", "media:upload"}
         ), spec.name
@@ -229,6 +231,21 @@ def test_each_function_gets_exactly_the_variables_its_settings_class_declares(sy
     assert submit["VIDEOGEN_TRANSITION_MODEL"] == "kwaivgi/kling-v1.6-pro"
     assert submit["VIDEOGEN_DREAM_MODEL"] == "kwaivgi/kling-v1.6-standard"
     assert submit["VIDEOGEN_TASKS_TABLE"] == {"Ref": table_id(synth, "tasks")}
+    assert submit["VIDEOGEN_OWNERS_TABLE"] == {"Ref": table_id(synth, "owners")}
+    # The per-owner limits: the deployment's defaults, from CDK context
+    assert (
+        (
+            submit["VIDEOGEN_MAX_IN_FLIGHT"],
+            submit["VIDEOGEN_SUBMITS_PER_MINUTE"],
+            submit["VIDEOGEN_SUBMITS_PER_DAY"],
+        )
+        == (
+            str(synth.config.owner_max_in_flight),
+            str(synth.config.owner_submits_per_minute),
+            str(synth.config.owner_submits_per_day),
+        )
+        == ("20", "60", "500")
+    )
     for spec in FUNCTIONS:
         if "replicate:secret" in spec.needs:
             assert (
@@ -271,6 +288,7 @@ def test_api_routes_are_exactly_the_catalog_routes_each_behind_the_authorizer(sy
     for key, spec in expected.items():
         props = methods[key]
         assert props["AuthorizationType"] == "CUSTOM"
+        assert props["ApiKeyRequired"] is True, key  # each owner is metered by its usage plan key
         assert props["AuthorizerId"] == {"Ref": authorizer_id}
         assert props["Integration"]["Type"] == "AWS_PROXY"
         function_id, _ = function_resource(synth, spec)
@@ -297,9 +315,35 @@ def test_authorizer_is_the_catalog_token_authorizer_with_caching(synth: Synth) -
     props = authorizer["Properties"]
     assert props["Type"] == "TOKEN"
     assert props["IdentitySource"] == "method.request.header.Authorization"
-    assert props["AuthorizerResultTtlInSeconds"] == synth.config.authorizer_cache_seconds == 300
+    assert props["AuthorizerResultTtlInSeconds"] == synth.config.authorizer_cache_seconds == 60
+    assert AUTHORIZER_CACHE_S == 60  # the twin's gateway caches as long (docs: revoked within 60 s)
+    # Junk headers never invoke the authorizer: the identity validation expression is the one the
+    # twin's gateway applies (service.domain.auth)
+    from service.domain.auth import HEADER_PATTERN
+
+    assert props["IdentityValidationExpression"] == HEADER_PATTERN
     function_id, _ = function_resource(synth, next(s for s in FUNCTIONS if s.name == AUTHORIZER))
     assert f"<{function_id}.Arn>" in render(props["AuthorizerUri"])
+
+
+def test_each_owner_has_its_own_rate_and_burst_through_the_usage_plan(synth: Synth) -> None:
+    rest_api_id, rest_api = only(synth.of_type("AWS::ApiGateway::RestApi"))
+    assert rest_api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"  # the key is the authorizer's
+    _, plan = only(synth.of_type("AWS::ApiGateway::UsagePlan"))
+    props = plan["Properties"]
+    assert props["Throttle"] == {
+        "RateLimit": synth.config.owner_rate_limit,
+        "BurstLimit": synth.config.owner_burst_limit,
+    }
+    assert (synth.config.owner_rate_limit, synth.config.owner_burst_limit) == (20, 40)
+    [stage] = props["ApiStages"]
+    assert stage["ApiId"] == {"Ref": rest_api_id}
+    stage_id, _ = only(synth.of_type("AWS::ApiGateway::Stage"))
+    assert stage["Stage"] == {"Ref": stage_id}
+    # No owner alone can use up the stage's throttle
+    assert synth.config.owner_rate_limit < synth.config.api_throttle_rate_limit
+    outputs = synth.template_json["Outputs"]
+    assert "UsagePlanId" in outputs and "OwnersTableName" in outputs
 
 
 def test_gateway_errors_use_the_handlers_json_shape(synth: Synth) -> None:
@@ -465,6 +509,7 @@ def test_state_machine_logs_everything_traces_and_has_its_own_narrow_role(synth:
     _, machine = only(synth.of_type("AWS::StepFunctions::StateMachine"))
     props = machine["Properties"]
     logging = props["LoggingConfiguration"]
+    # Every transition with its data: the data is references only (tests/workflow/test_no_orphans.py)
     assert logging["Level"] == "ALL" and logging["IncludeExecutionData"] is True
     log_group = synth.resources[
         logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
@@ -484,10 +529,57 @@ def test_state_machine_logs_everything_traces_and_has_its_own_narrow_role(synth:
     assert all(action.startswith(("logs:", "xray:")) for action in others), others
 
 
+def test_executions_that_end_without_the_workflow_reach_the_cleanup_through_eventbridge(synth: Synth) -> None:
+    from service.catalog import function
+
+    machine_id, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
+    cleanup_id, _ = function_resource(synth, function("cleanup"))
+    queue_id, queue = only(synth.of_type("AWS::SQS::Queue"))
+    _, rule = only(synth.of_type("AWS::Events::Rule"))
+    props = rule["Properties"]
+    assert props["EventPattern"] == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"stateMachineArn": [{"Ref": machine_id}], "status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+    }
+    [target] = props["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [cleanup_id, "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 24 * 3600
+    # EventBridge may invoke the clean-up, from this rule only
+    permission = only(
+        {
+            k: v
+            for k, v in synth.of_type("AWS::Lambda::Permission").items()
+            if v["Properties"]["Principal"] == "events.amazonaws.com"
+        }
+    )[1]["Properties"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": [cleanup_id, "Arn"]}
+    # Invocations that fail after Lambda's retries land in the same queue
+    _, invoke_config = only(synth.of_type("AWS::Lambda::EventInvokeConfig"))
+    config = invoke_config["Properties"]
+    assert config["FunctionName"] == {"Ref": cleanup_id} and config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}}
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+    }
+    dead_letters = alarms[f"{synth.config.prefix}-cleanup-dead-letters"]
+    assert dead_letters["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert dead_letters["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
+    ]
+    assert alarms[f"{synth.config.prefix}-cleanup-errors"]["Threshold"] == 1
+    assert "ExecutionEventsDeadLetterQueueUrl" in synth.template_json["Outputs"]
+
+
 # -- least privilege ------------------------------------------------------------------------------------
 def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
     """The issue's reading of each need, restated independently of infra/permissions.py."""
-    tasks, tokens = table_id(synth, "tasks"), table_id(synth, "tokens")
+    tasks, tokens, owners = table_id(synth, "tasks"), table_id(synth, "tokens"), table_id(synth, "owners")
+    queue, _ = only(synth.of_type("AWS::SQS::Queue"))
     bucket, _ = media_bucket(synth)
     secret, _ = only(synth.of_type("AWS::SecretsManager::Secret"))
     machine, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
@@ -499,6 +591,9 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
         "tasks:update": {("dynamodb:UpdateItem", f"<{tasks}.Arn>")},
         "tasks:delete": {("dynamodb:DeleteItem", f"<{tasks}.Arn>")},
         "tokens:read": {("dynamodb:GetItem", f"<{tokens}.Arn>")},
+        "owners:read": {("dynamodb:GetItem", f"<{owners}.Arn>")},
+        "owners:count": {("dynamodb:UpdateItem", f"<{owners}.Arn>")},
+        "cleanup:dead-letter": {("sqs:SendMessage", f"<{queue}.Arn>")},
         "executions:start": {("states:StartExecution", f"<{machine}>")},
         "executions:describe": {
             (
@@ -549,7 +644,7 @@ def test_status_and_submit_cannot_reach_what_they_do_not_need(synth: Synth) -> N
     assert not any(action.startswith("secretsmanager:") for action in by_name["submit"])
     readers = {name for name, actions in by_name.items() if "secretsmanager:GetSecretValue" in actions}
     # Only the steps that call Replicate read its token; Finalize only downloads outputs.
-    assert readers == {"start_predictions", "poll_predictions", "fail_task"}
+    assert readers == {"start_predictions", "poll_predictions", "fail_task", "cleanup"}
     assert not any(a.startswith(("s3:", "states:")) for a in by_name[AUTHORIZER])
     # Uploads sign a PUT and a GET under uploads/ only; no results, no tasks, no workflow.
     uploads = function_grants(synth, next(s for s in FUNCTIONS if s.name == "uploads"))
@@ -639,7 +734,12 @@ def test_alarms_cover_api_5xx_executions_and_every_function_and_notify_the_topic
         for a in synth.of_type("AWS::CloudWatch::Alarm").values()
     }
     prefix = synth.config.prefix
-    expected = {f"{prefix}-api-5xx-rate", f"{prefix}-executions-failed", f"{prefix}-executions-timed-out"}
+    expected = {
+        f"{prefix}-api-5xx-rate",
+        f"{prefix}-executions-failed",
+        f"{prefix}-executions-timed-out",
+        f"{prefix}-cleanup-dead-letters",
+    }
     for spec in FUNCTIONS:
         slug = spec.name.replace("_", "-")
         expected.add(f"{prefix}-{slug}-throttles")
@@ -794,6 +894,9 @@ def test_context_from_the_cli_arrives_as_strings_and_is_coerced() -> None:
         {"transition_model": "kwaivgi/kling-v1.6-standard"},  # the catalog: no end_image, dreams only
         {"dream_model": "nobody/text-to-video"},  # not in the model catalog
         {"authorizer_cache_seconds": 7200},
+        {"owner_rate_limit": 50},
+        {"owner_burst_limit": 101},
+        {"owner_max_in_flight": 0},
         {"alarm_email": "not-an-address"},
         {"max_poll": 60},
         {"max-polls": 60},
@@ -815,7 +918,7 @@ def test_model_ids_are_checked_as_the_functions_check_them_at_cold_start() -> No
 
     defaults = StackConfig()
     settings = SubmitSettings.from_environment(
-        {"VIDEOGEN_TASKS_TABLE": "t", "VIDEOGEN_STATE_MACHINE_ARN": "a"}
+        {"VIDEOGEN_TASKS_TABLE": "t", "VIDEOGEN_OWNERS_TABLE": "o", "VIDEOGEN_STATE_MACHINE_ARN": "a"}
     )
     assert (defaults.transition_model, defaults.dream_model) == (
         settings.transition_model,

@@ -127,6 +127,7 @@ FUNCTION_NAMES = [
     "poll_predictions",
     "finalize",
     "fail_task",
+    "cleanup",
 ]
 
 

@@ -241,3 +241,43 @@ def test_subtitles_go_to_finalize_only_when_enabled() -> None:
         TransitionRequest.model_validate(transition_body(enable_subtitles=False)), MODELS
     )
     assert off.compose.subtitles == []
+
+
+# -- the edge: identity validation expression and per-key throttle ---------------------------------
+@pytest.mark.parametrize(
+    "header",
+    ["Token abc", "token abc", "  Token   abc ", "TOKEN vg_A-b_c", "Bearer abc", "Token", "Token a b", "",
+     "Tokenabc", "Token \x00", "Token é", "Token abc\n"],
+)  # fmt: skip
+def test_the_identity_validation_expression_lets_through_exactly_what_the_authorizer_reads(
+    header: str,
+) -> None:
+    from service.domain.auth import header_looks_valid
+
+    assert header_looks_valid(header) == (
+        token_from_header(header) is not None
+        and header.isascii()
+        and "\n" not in header
+        and "\x00" not in header
+    )
+
+
+def test_a_token_expires_at_its_second() -> None:
+    from service.domain.auth import token_usable
+
+    assert token_usable(None, 1e12) and token_usable(100, 99.9) and not token_usable(100, 100.0)
+
+
+def test_the_key_throttle_is_a_token_bucket() -> None:
+    from twin.gateway import KeyThrottle
+
+    now = [0.0]
+    throttle = KeyThrottle(clock=lambda: now[0])
+    assert [throttle.allow("k", 1.0, 2) for _ in range(3)] == [True, True, False]
+    assert throttle.allow("other", 1.0, 2)
+    now[0] = 0.5
+    assert not throttle.allow("k", 1.0, 2)  # half a token
+    now[0] = 1.0
+    assert throttle.allow("k", 1.0, 2) and not throttle.allow("k", 1.0, 2)
+    now[0] = 100.0
+    assert [throttle.allow("k", 1.0, 2) for _ in range(3)] == [True, True, False]  # capped at the burst

@@ -13,7 +13,11 @@ from service.domain.errors import public_text
 from service.model_catalog import CATALOG_FILE, CatalogError, ModelRef, catalog, load
 from service.settings import ConfigurationError, SubmitSettings
 
-RESOURCES = {"VIDEOGEN_TASKS_TABLE": "tasks", "VIDEOGEN_STATE_MACHINE_ARN": "arn:aws:states:::x"}
+RESOURCES = {
+    "VIDEOGEN_TASKS_TABLE": "tasks",
+    "VIDEOGEN_OWNERS_TABLE": "owners",
+    "VIDEOGEN_STATE_MACHINE_ARN": "arn:aws:states:::x",
+}
 
 PINNED_MUSIC = "meta/musicgen:671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb"
 PINNED_SPEECH = "jaaari/kokoro-82m:f559560eb822dc509045f3921a1921234918b91739db4bf3daab2169b71c7a13"

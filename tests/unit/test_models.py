@@ -139,6 +139,7 @@ def test_every_function_environment_is_built_from_its_settings_class() -> None:
     values = {
         "tasks_table": "tasks",
         "tokens_table": "tokens",
+        "owners_table": "owners",
         "media_bucket": "media",
         "replicate_secret_name": "secret",
         "state_machine_arn": "arn:aws:states:us-east-1:1:stateMachine:m",

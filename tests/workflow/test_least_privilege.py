@@ -1,8 +1,9 @@
 """Point 7 of issue 11, from the other side: the infra tests compare each role's grants with its
 catalog ``needs``; here every AWS call each function really makes, on every path (a task that
-succeeds, one that fails at StartPredictions, a stale record, a StartExecution that fails, an
-upload), is counted and must be one its needs grant, and every DynamoDB and Step Functions action
-granted is one it makes."""
+succeeds, one that fails at StartPredictions, one whose prediction fails, a stale record, an
+execution stopped and cleaned up, a StartExecution that fails, an upload), is counted and must be
+one its needs grant, and every DynamoDB and Step Functions action granted is one it makes (a
+transaction is authorized as the PutItem, UpdateItem or DeleteItem of each of its items)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,6 @@ from service.catalog import FUNCTIONS
 from tests.support import Stack, transition_body
 
 pytestmark = pytest.mark.workflow
-
-#: boto3 service name → IAM action prefix.
-PREFIXES = {"dynamodb": "dynamodb", "stepfunctions": "states", "s3": "s3"}
 
 
 def granted(name: str) -> set[str]:
@@ -59,8 +57,13 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
             emulator.faults.reject_input = {"*": "prompt"}
             bad = stack.call("POST", "/generate-video?dream=a%20fox&style=Animated", token=token).body
             assert stack.wait_execution(bad["task_id"])["status"] == "FAILED"
-            # One stopped from outside, read once its record is stale
+            # One whose prediction fails (PollPredictions reads the owner's URLs for the error)
             emulator.faults.reject_input = {}
+            emulator.faults.fail = {"*": "boom"}
+            failed = stack.call("POST", "/generate-video?dream=a%20bat&style=Animated", token=token).body
+            assert stack.wait_execution(failed["task_id"])["status"] == "FAILED"
+            # One stopped from outside, read once its record is stale
+            emulator.faults.fail = {}
             emulator.faults.never_finish = {"*"}
             stuck = stack.call("POST", "/generate-video?dream=a%20cat&style=Animated", token=token).body
             time.sleep(0.5)
@@ -68,6 +71,15 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
             time.sleep(1.2)
             assert (
                 stack.call("GET", f"/video-status/{stuck['task_id']}", token=token).body["status"] == "failed"
+            )
+            # One stopped from outside and cleaned up by its status change (EventBridge)
+            gone = stack.call("POST", "/generate-video?dream=a%20rat&style=Animated", token=token).body
+            time.sleep(0.5)
+            stack.deployment.stop_execution(gone["task_id"])
+            stack.wait_execution(gone["task_id"])
+            stack.deployment.execution_events.deliver()
+            assert (
+                stack.call("GET", f"/video-status/{gone['task_id']}", token=token).body["status"] == "failed"
             )
 
             # A submit whose StartExecution fails (the record is rolled back)
@@ -88,7 +100,7 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
 
     made: dict[str, set[str]] = defaultdict(set)
     for call in counter.calls:
-        made[call.label].add(f"{PREFIXES[call.service]}:{call.operation}")
+        made[call.label] |= counter.actions(call.label)
     for spec in FUNCTIONS:
         calls = made.get(spec.name, set())
         assert calls <= granted(spec.name), (

@@ -126,14 +126,17 @@ class ReplicateGateway:
             raise
         return snapshot(prediction)
 
-    def cancel(self, prediction_id: str) -> None:
+    def cancel(self, prediction_id: str) -> str:
+        """Cancel a prediction; its status afterwards (``canceled``, or the terminal one it had)."""
         try:
-            self.client.predictions.cancel(prediction_id)
+            return str(self.client.predictions.cancel(prediction_id).status)
         except ValidationErrors as error:
             if not _aborted(error):  # cancelling an aborted prediction answers with it: fine
                 raise
+            return "aborted"
         except (ReplicateError, httpx.HTTPError) as error:
             _raise_typed(error, f"cancel prediction {prediction_id}")
+            raise
 
 
 def snapshot(prediction: Prediction) -> PredictionSnapshot:

@@ -1,28 +1,56 @@
-"""Data access for task records (one item per execution) and the integer id counter."""
+"""Data access for task records (one item per execution) and the integer id counter.
+
+The record is the truth of a task: the request, the job, the predictions, the outputs, the
+errors. Every write to a live record is conditional on it being non-terminal, so terminal states
+are final; and every write that *makes* it terminal (or deletes a record that never started)
+releases the owner's in-flight slot in the same transaction (``OwnersTable.release``): the slot
+is freed exactly once on every terminal path, whoever gets there first, and no caller can forget.
+"""
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from service.adapters import aws
-from service.models.domain import PredictionRef, Progress, Task, TaskResult, TaskState, utcnow
+from service.adapters.owners_table import OwnersTable
+from service.models.domain import PredictionRef, Progress, StepError, Task, TaskResult, TaskState, utcnow
 from service.models.storage import serialize, task_from_item, task_to_item
+from service.observability import logger
 
 #: The id counter shares the table; uuid task ids can never collide with this key.
 COUNTER_KEY = "#counter"
+#: A transaction that collides with another on the same item is retried this many times.
+CONFLICT_ATTEMPTS = 5
 
 
 class TaskAlreadyExistsError(Exception):
     pass
 
 
+class OwnerUsageChanged(Exception):
+    """The owner's usage no longer admits this submit as written (a limit reached, or a window
+    rolled over, since it was read): read and decide again."""
+
+
+def _cancellation_reasons(error: ClientError) -> list[str]:
+    return [str(reason.get("Code", "None")) for reason in error.response.get("CancellationReasons", [])]
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response["Error"]["Code"])
+
+
 class TasksTable:
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(self, table_name: str, client: Any = None, *, owners: OwnersTable | None = None) -> None:
         self.table_name = table_name
         self._client = client
+        #: Where in-flight slots are released; None only for functions that never end a task.
+        self.owners = owners
 
     @property
     def client(self) -> Any:
@@ -42,16 +70,32 @@ class TasksTable:
         last = int(response["Attributes"]["seq"]["N"])
         return list(range(last - count + 1, last + 1))
 
-    def put_new(self, task: Task) -> None:
+    def put_new(self, task: Task, admission: dict[str, Any] | None = None) -> None:
+        """Write a new record; with ``admission`` (``OwnersTable.admission``), in one transaction
+        with the owner's usage, so that neither is written without the other."""
+        put = {
+            "TableName": self.table_name,
+            "Item": task_to_item(task),
+            "ConditionExpression": "attribute_not_exists(task_id)",
+        }
+        if admission is None:
+            try:
+                self.client.put_item(**put)
+            except ClientError as error:
+                if _code(error) == "ConditionalCheckFailedException":
+                    raise TaskAlreadyExistsError(task.task_id) from error
+                raise
+            return
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=task_to_item(task),
-                ConditionExpression="attribute_not_exists(task_id)",
-            )
+            self.client.transact_write_items(TransactItems=[{"Put": put}, admission])
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if _code(error) != "TransactionCanceledException":
+                raise
+            reasons = _cancellation_reasons(error)
+            if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise TaskAlreadyExistsError(task.task_id) from error
+            if {"ConditionalCheckFailed", "TransactionConflict"} & set(reasons):
+                raise OwnerUsageChanged(task.owner) from error
             raise
 
     def get(self, task_id: str) -> Task | None:
@@ -62,54 +106,123 @@ class TasksTable:
         )
         return task_from_item(item["Item"]) if "Item" in item else None
 
-    def delete(self, task_id: str) -> None:
-        self.client.delete_item(TableName=self.table_name, Key={"task_id": {"S": task_id}})
+    def delete_unstarted(self, task: Task) -> None:
+        """Remove a PENDING record whose execution could not be started, and free its slot."""
+        delete = {
+            "TableName": self.table_name,
+            "Key": {"task_id": {"S": task.task_id}},
+            "ConditionExpression": "#state = :pending",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":pending": {"S": TaskState.PENDING.value}},
+        }
+        if self._transact_with_release(task.owner, {"Delete": delete}) is None:
+            self.client.delete_item(TableName=self.table_name, Key={"task_id": {"S": task.task_id}})
 
-    def _update_live(self, task_id: str, values: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        """Set ``values`` on a task that exists and is not terminal. False if it was terminal or gone.
+    # -- live records ---------------------------------------------------------------------------
+    def _live_update(
+        self, task_id: str, values: dict[str, Any], remove: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """An update of a task that exists and is not terminal (parameters of UpdateItem).
 
         The condition makes every transition one-way: a late poll can never overwrite SUCCESS,
-        and a stale-record check can never overwrite a result that landed meanwhile.
-        """
+        and a stale-record check can never overwrite a result that landed meanwhile."""
         values = {**values, "updated_at": utcnow().isoformat()}
-        names = {f"#{k}": k for k in (*values, *remove, "state")}
-        attrs = serialize({f":{k}": v for k, v in values.items()})
+        present = {k: v for k, v in values.items() if v is not None}
+        remove = (*remove, *(k for k, v in values.items() if v is None))
+        names = {f"#{k}": k for k in (*present, *remove, "state")}
+        attrs = serialize({f":{k}": v for k, v in present.items()})
         attrs |= {":success": {"S": TaskState.SUCCESS.value}, ":failure": {"S": TaskState.FAILURE.value}}
-        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
         if remove:
             expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+        return {
+            "TableName": self.table_name,
+            "Key": {"task_id": {"S": task_id}},
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(task_id) AND #state <> :success AND #state <> :failure",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": attrs,
+        }
+
+    def _update(self, update: dict[str, Any]) -> bool:
+        """Apply a live update. False if the task was terminal or gone."""
         try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"task_id": {"S": task_id}},
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(task_id) AND #state <> :success AND #state <> :failure",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attrs,
-            )
+            self.client.update_item(**update)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if _code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
 
-    def mark_processing(self, task_id: str, predictions: list[PredictionRef], progress: Progress) -> bool:
-        return self._update_live(
-            task_id,
-            {
-                "state": TaskState.PROCESSING.value,
-                "predictions": [p.model_dump() for p in predictions],
-                "progress": progress.model_dump(),
-            },
+    def mark_processing(
+        self,
+        task_id: str,
+        predictions: list[PredictionRef],
+        progress: Progress,
+        *,
+        outputs: dict[str, str] | None = None,
+        step_error: StepError | None = None,
+    ) -> bool:
+        """Record the predictions (and what the last poll learnt). False if the task ended meanwhile."""
+        values: dict[str, Any] = {
+            "state": TaskState.PROCESSING.value,
+            "predictions": [p.model_dump() for p in predictions],
+            "progress": progress.model_dump(),
+        }
+        if outputs:
+            values["outputs"] = outputs
+        if step_error is not None:
+            values["step_error"] = step_error.model_dump()
+        return self._update(self._live_update(task_id, values))
+
+    def record_step_error(self, task_id: str, step_error: StepError) -> bool:
+        """Why a step failed, for MarkFailed (the execution history carries only the error's name)."""
+        return self._update(self._live_update(task_id, {"step_error": step_error.model_dump()}))
+
+    # -- terminal writes: each releases the owner's slot in the same transaction ------------------
+    def mark_success(self, task: Task, result: TaskResult) -> bool:
+        return self._finish(
+            task, {"state": TaskState.SUCCESS.value, "result": result.model_dump()}, remove=("progress",)
         )
 
-    def mark_success(self, task_id: str, result: TaskResult) -> bool:
-        return self._update_live(
-            task_id, {"state": TaskState.SUCCESS.value, "result": result.model_dump()}, remove=("progress",)
-        )
+    def mark_failure(self, task: Task, error: str, predictions: list[PredictionRef] | None = None) -> bool:
+        values: dict[str, Any] = {"state": TaskState.FAILURE.value, "error": error}
+        if predictions is not None:
+            values["predictions"] = [p.model_dump() for p in predictions]
+        return self._finish(task, values)
 
-    def mark_failure(self, task_id: str, error: str) -> bool:
-        return self._update_live(task_id, {"state": TaskState.FAILURE.value, "error": error})
+    def _finish(self, task: Task, values: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        """Make the record terminal and free the slot, or do nothing if it already was terminal."""
+        update = self._live_update(task.task_id, values, remove)
+        done = self._transact_with_release(task.owner, {"Update": update})
+        return self._update(update) if done is None else done
+
+    def _transact_with_release(self, owner: str, operation: dict[str, Any]) -> bool | None:
+        """``operation`` (conditional) and the release of one of ``owner``'s slots, atomically.
+
+        True: both done. False: the operation's condition failed (another path already ended the
+        task, and released its slot). None: no release is possible (no owners table here, or the
+        owner's count is already zero: a record from before limits existed): the caller does the
+        operation alone."""
+        if self.owners is None:
+            return None
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=[operation, self.owners.release(owner)])
+                return True
+            except ClientError as error:
+                if _code(error) != "TransactionCanceledException":
+                    raise
+                reasons = _cancellation_reasons(error)
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    return False
+                if reasons[1:2] == ["ConditionalCheckFailed"]:
+                    logger.error("The owner had no slot in flight to release", extra={"owner": owner})
+                    return None
+                if "TransactionConflict" not in reasons:
+                    raise
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # a concurrent submit: back off
+        raise RuntimeError(f"The task's terminal write kept conflicting with other writes ({owner})")
 
     def mark_checked(self, task_id: str, when: datetime) -> None:
         """Remember a DescribeExecution that found the execution alive (no updated_at change)."""
@@ -122,5 +235,5 @@ class TasksTable:
                 ExpressionAttributeValues={":when": {"S": when.isoformat()}},
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if _code(error) != "ConditionalCheckFailedException":
                 raise

@@ -25,6 +25,31 @@ class SubmitError(Exception):
     """Submitting failed and nothing was left behind; the client may retry."""
 
 
+class LimitExceeded(Exception):
+    """An owner's submit would exceed one of its limits (429): nothing was written or started."""
+
+    def __init__(self, message: str, *, retry_after_s: int, limit: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+        self.limit = limit
+
+
+class TaskAlreadyEnded(Exception):
+    """A workflow step found its task already terminal (cancelled, or ended from outside): it
+    cancels what it just created and stops the workflow."""
+
+
+class PredictionsStillRunning(Exception):
+    """A cancel did not go through (Replicate unreachable): raised after the task was recorded, so
+    that the caller is retried (the ASL's retry of MarkFailed; Lambda's and then the dead-letter
+    queue for the clean-up) and the predictions do not run on unnoticed."""
+
+
+class StepFailed(Exception):
+    """A workflow step failed for a reason that is ours, not the owner's: the details are in the
+    function's log (with the task id), never in the execution history."""
+
+
 class GenerationError(Exception):
     """A failure whose message is safe to show the task's owner as the task's ``error``."""
 
@@ -79,6 +104,10 @@ class OutputExpired(GenerationError):
     """The model's output was deleted before we copied it (outputs live an hour): not retried."""
 
 
+class OutputRefused(GenerationError):
+    """The model's output is at an address Finalize must not download from: retrying will not help."""
+
+
 #: errorType names whose message may be shown to the task's owner as is.
 USER_SAFE_ERRORS = frozenset(
     cls.__name__
@@ -89,6 +118,7 @@ USER_SAFE_ERRORS = frozenset(
         ReplicateRejected,
         OutputUnavailable,
         OutputExpired,
+        OutputRefused,
     )
 )
 

@@ -1,7 +1,11 @@
-"""The workflow's steps, one function per ASL Task state.
+"""The workflow's steps, one function per ASL Task state, and the clean-up of executions that
+ended without the workflow's help.
 
-Each takes the state input (validated), does one thing, updates the task record and returns the
-next state. Cancellations and record writes are idempotent so a retried step is harmless.
+Each takes the state input (validated: ids and counters only), reads what it needs from the task
+record, does one thing, updates the record and returns the next state. The record is the truth:
+the job, the predictions (each recorded before the next is created), the outputs, the errors.
+Creations are recorded, cancellations and record writes are idempotent, so a retried step is
+harmless; every way a task can fail cancels every prediction the record lists as still running.
 
 Whatever a model or the provider says reaches the owner in the API's terms (``recipes.API_FIELDS``,
 ``errors.public_text``); the provider's own words are logged with the task id.
@@ -9,7 +13,6 @@ Whatever a model or the provider says reaches the owner in the API's terms (``re
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,15 +28,20 @@ from service.catalog import SUBTITLE_PREFIX, THUMBNAIL_PREFIX, VIDEO_PREFIX
 from service.domain.errors import (
     USER_SAFE_ERRORS,
     OutputExpired,
+    OutputRefused,
     OutputUnavailable,
+    PredictionsStillRunning,
     ReplicateRejected,
+    TaskAlreadyEnded,
     UpstreamError,
     public_text,
 )
+from service.domain.origins import REPLICATE_DELIVERY, AllowedOrigins
 from service.domain.progress import PredictionProgress, combine
 from service.domain.recipes import API_FIELDS, ROLE_NAMES
+from service.domain.tasks import EXECUTION_END_ERRORS
 from service.model_catalog import catalog
-from service.models.domain import PredictionRef, TaskKind, TaskResult, utcnow
+from service.models.domain import PredictionRef, StepError, Task, TaskKind, TaskResult, utcnow
 from service.models.workflow import ExecutionInput, FailTaskInput, PredictionsState
 from service.observability import logger
 
@@ -45,6 +53,8 @@ class Finished:
 
 
 INTERNAL_ERROR = "Video generation failed because of an internal error"
+#: Redirects Finalize follows (each to an allowed origin) before it gives up on an output.
+MAX_REDIRECTS = 3
 FAILED_STATUSES = {"failed": "failed", "canceled": "was canceled", "aborted": "was aborted before it started"}
 #: Outputs live an hour at the provider (catalog sources); a copy that comes later finds nothing.
 EXPIRED = (
@@ -74,6 +84,7 @@ class Workflow:
         media: MediaStore | None = None,
         download_timeout: float = 120.0,
         max_video_bytes: int = 500 * 1024 * 1024,
+        output_origins: AllowedOrigins | None = None,
         model_time_scale: float = 1.0,
     ) -> None:
         self._gateway = gateway
@@ -81,6 +92,7 @@ class Workflow:
         self._media = media
         self.download_timeout = download_timeout
         self.max_video_bytes = max_video_bytes
+        self.output_origins = output_origins or AllowedOrigins(REPLICATE_DELIVERY)
         self.model_time_scale = model_time_scale
 
     @property
@@ -95,43 +107,49 @@ class Workflow:
             raise RuntimeError("This function has no media store")
         return self._media
 
+    def _task(self, task_id: str) -> Task:
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise TaskAlreadyEnded(f"Task {task_id} has no record")
+        return task
+
     # -- StartPredictions -----------------------------------------------------------------------
     def start_predictions(self, state: ExecutionInput) -> PredictionsState:
-        """Create every prediction of the job. If one cannot be created, those already made are
-        cancelled (nothing is left running, whatever the ASL does next) and the error is reworded
-        for the owner, the provider's answer logged."""
-        predictions: list[PredictionRef] = []
-        try:
-            for call in state.job.predictions:
+        """Create the job's predictions, each recorded before the next is created, so that a retried
+        step reuses what it already made instead of creating it twice. If the task ended meanwhile
+        (cancelled, or its execution stopped), what was just created is cancelled and the step stops.
+
+        The window left: a crash between Replicate's create and our write (the Lambda killed in
+        between) leaves one prediction nobody knows of; the retry creates another."""
+        task = self._task(state.task_id)
+        if task.state.terminal:
+            raise TaskAlreadyEnded(f"Task {task.task_id} ended before its predictions started")
+        if task.job is None:
+            raise RuntimeError(f"Task {task.task_id} has no job")
+        predictions = list(task.predictions)
+        recorded = {p.role for p in predictions}
+        for call in task.job.predictions:
+            if call.role in recorded:
+                continue
+            try:
                 predictions.append(self.replicate.create(call))
-        except UpstreamError as error:
-            self._cancel_all(predictions)
-            logger.warning(
-                "The model provider refused a prediction",
-                extra={"task_id": state.task_id, "upstream": error.upstream, "status": error.status},
-            )
-            raise error.reworded(self._refusal(error, state.job.kind)) from error
-        progress = combine([PredictionProgress(p.status, None, p.role) for p in predictions])
-        self.tasks.mark_processing(state.task_id, predictions, progress)
+            except UpstreamError as error:  # those already made are recorded: MarkFailed cancels them
+                logger.warning(
+                    "The model provider refused a prediction",
+                    extra={"task_id": task.task_id, "upstream": error.upstream, "status": error.status},
+                )
+                raise error.reworded(self._refusal(error, task.kind)) from error
+            progress = combine([PredictionProgress(p.status, None, p.role) for p in predictions])
+            if not self.tasks.mark_processing(task.task_id, predictions, progress):
+                self._cancel_running(predictions)
+                raise TaskAlreadyEnded(f"Task {task.task_id} ended while its predictions started")
+        if not recorded.isdisjoint({call.role for call in task.job.predictions}):
+            logger.info("Reused predictions of an earlier attempt", extra={"task_id": task.task_id})
         logger.info(
             "Predictions started",
             extra={"task_id": state.task_id, "predictions": [p.id for p in predictions]},
         )
-        return PredictionsState(
-            task_id=state.task_id,
-            kind=state.job.kind,
-            duration=state.job.duration,
-            predictions=predictions,
-            compose=state.job.compose,
-            own_urls=[
-                value
-                for call in state.job.predictions
-                for name, value in call.input.items()
-                if name in API_FIELDS.get((state.job.kind, call.role), {})
-                and isinstance(value, str)
-                and value.startswith(("http://", "https://"))
-            ],
-        )
+        return PredictionsState(task_id=state.task_id, kind=task.kind, predictions=predictions)
 
     def _refusal(self, error: UpstreamError, kind: TaskKind) -> str:
         """What the owner reads when the provider refuses to start a prediction."""
@@ -152,6 +170,8 @@ class Workflow:
 
     # -- PollPredictions ------------------------------------------------------------------------
     def poll_predictions(self, state: PredictionsState) -> PredictionsState:
+        """Read every prediction once; record progress, and the outputs or the failure in the
+        record (the state says only ``outcome``)."""
         snapshots = {p.id: self.replicate.get(p.id) for p in state.predictions}
         predictions = [p.model_copy(update={"status": snapshots[p.id].status}) for p in state.predictions]
         now = utcnow()
@@ -171,6 +191,8 @@ class Workflow:
         )
         next_state = state.model_copy(update={"predictions": predictions, "polls": state.polls + 1})
 
+        outputs: dict[str, str] = {}
+        step_error: StepError | None = None
         failed = [p for p in predictions if p.status in FAILED_STATUSES]
         if failed:
             first = failed[0]
@@ -182,14 +204,16 @@ class Workflow:
             reason = public_text(
                 upstream,
                 fields=API_FIELDS.get((state.kind, first.role), {}),
-                own_urls=state.own_urls,
+                own_urls=self._request_urls(state.task_id),
                 model_refs=[p.model for p in predictions],
             )
             next_state.outcome = "failed"
-            next_state.error = f"The {_role(first.role)} model failed: {reason}"
+            step_error = StepError(
+                type="PredictionFailed", message=f"The {_role(first.role)} model failed: {reason}"
+            )
         elif all(p.status == "succeeded" for p in predictions):
-            outputs = {p.role: output_url(snapshots[p.id].output) for p in predictions}
-            missing = [role for role, url in outputs.items() if not url]
+            found = {p.role: output_url(snapshots[p.id].output) for p in predictions}
+            missing = [role for role, url in found.items() if not url]
             if missing:
                 # A succeeded prediction without output: its data was removed (an hour after it
                 # ended), or the model returned nothing. Either way there is nothing to save.
@@ -197,38 +221,69 @@ class Workflow:
                     "A succeeded prediction has no output", extra={"task_id": state.task_id, "roles": missing}
                 )
                 next_state.outcome = "failed"
-                next_state.error = EXPIRED.format(role=_role(missing[0]))
+                step_error = StepError(
+                    type="PredictionFailed", message=EXPIRED.format(role=_role(missing[0]))
+                )
             else:
-                next_state.outcome, next_state.outputs = "succeeded", {k: v for k, v in outputs.items() if v}
-        self.tasks.mark_processing(state.task_id, predictions, progress)
+                next_state.outcome = "succeeded"
+                outputs = {role: url for role, url in found.items() if url}
+        live = self.tasks.mark_processing(
+            state.task_id, predictions, progress, outputs=outputs, step_error=step_error
+        )
+        if not live:  # ended meanwhile (cancelled): stop polling; MarkFailed cancels what still runs
+            logger.info("Task ended while its predictions ran", extra={"task_id": state.task_id})
+            next_state.outcome = "failed"
         logger.debug(
             "Predictions polled",
             extra={"statuses": [p.status for p in predictions], "outcome": next_state.outcome},
         )
         return next_state
 
+    def _request_urls(self, task_id: str) -> list[str]:
+        """The URLs the owner sent (a model's error may show them back: the owner knows them). Read
+        from the record when a prediction failed, never carried in the state (the history)."""
+        task = self.tasks.get(task_id)
+        if task is None or task.job is None:
+            return []
+        return [
+            value
+            for call in task.job.predictions
+            for name, value in call.input.items()
+            if name in API_FIELDS.get((task.kind, call.role), {})
+            and isinstance(value, str)
+            and value.startswith(("http://", "https://"))
+        ]
+
     # -- Finalize -------------------------------------------------------------------------------
     def finalize(self, state: PredictionsState) -> Finished:
         """Copy the media into our bucket (Replicate deletes outputs after ~1 h): the video, composed
-        with subtitles, music and voice when asked; its thumbnail; the subtitles as WebVTT. SUCCESS."""
-        video_key = f"{VIDEO_PREFIX}{state.task_id}.mp4"
-        thumbnail_key = f"{THUMBNAIL_PREFIX}{state.task_id}.jpg"
-        subtitles_key = f"{SUBTITLE_PREFIX}{state.task_id}.vtt" if state.compose.subtitles else None
+        with subtitles, music and voice when asked; its thumbnail; the subtitles as WebVTT. SUCCESS.
+        The outputs and what to compose come from the record."""
+        task = self._task(state.task_id)
+        if task.state.terminal or task.job is None:
+            logger.warning("Task was already terminal at Finalize", extra={"task_id": state.task_id})
+            return Finished(state.task_id, None)
+        job = task.job
+        video_key = f"{VIDEO_PREFIX}{task.task_id}.mp4"
+        thumbnail_key = f"{THUMBNAIL_PREFIX}{task.task_id}.jpg"
+        subtitles_key = f"{SUBTITLE_PREFIX}{task.task_id}.vtt" if job.compose.subtitles else None
         with tempfile.TemporaryDirectory(prefix="videogen-") as folder:
             workdir = Path(folder)
             downloaded = {
-                role: self._download(state.task_id, role, url, workdir / f"{role}.media")
-                for role, url in state.outputs.items()
+                role: self._download(task.task_id, role, url, workdir / f"{role}.media")
+                for role, url in task.outputs.items()
             }
+            if "video" not in downloaded:
+                raise OutputUnavailable("The model returned no video")
             video = downloaded["video"]
             ffmpeg.video_seconds(str(video))  # a readable video, or OutputUnavailable
-            if state.compose.subtitles or "music" in downloaded or "voice" in downloaded:
+            if job.compose.subtitles or "music" in downloaded or "voice" in downloaded:
                 composed = workdir / "composed.mp4"
                 compose.compose(
                     video,
                     composed,
-                    duration=state.duration,
-                    spec=state.compose,
+                    duration=job.duration,
+                    spec=job.compose,
                     music=downloaded.get("music"),
                     voice=downloaded.get("voice"),
                     workdir=workdir,
@@ -241,81 +296,145 @@ class Workflow:
             self.media.upload(str(jpeg), thumbnail_key, "image/jpeg")
             if subtitles_key:
                 vtt = workdir / "subtitles.vtt"
-                vtt.write_text(compose.webvtt(state.compose.subtitles), encoding="utf-8")
+                vtt.write_text(compose.webvtt(job.compose.subtitles), encoding="utf-8")
                 self.media.upload(str(vtt), subtitles_key, "text/vtt")
         result = TaskResult(
             video_key=video_key,
             thumbnail_key=thumbnail_key,
-            duration=state.duration,
+            duration=job.duration,
             video_seconds=seconds,
             subtitles_key=subtitles_key,
         )
-        if self.tasks.mark_success(state.task_id, result):
-            logger.info("Task finalized", extra={"video_seconds": seconds, "outputs": sorted(state.outputs)})
+        if self.tasks.mark_success(task, result):
+            logger.info("Task finalized", extra={"video_seconds": seconds, "outputs": sorted(task.outputs)})
         else:
             logger.warning("Task was already terminal at Finalize", extra={"task_id": state.task_id})
-        task = self.tasks.get(state.task_id)
-        elapsed = (utcnow() - task.created_at).total_seconds() if task else None
+        elapsed = (utcnow() - task.created_at).total_seconds()
         return Finished(state.task_id, elapsed)
 
     def _download(self, task_id: str, role: str, url: str, target: Path) -> Path:
-        """Copy one output. Gone (404/410: removed an hour after the prediction ended) is final;
-        anything else may pass (the ASL retries OutputUnavailable)."""
+        """Stream one output to ``target``: only from the allowed origins, redirects included (each
+        hop is checked before it is requested), at most ``max_video_bytes``. Gone (404/410: removed
+        an hour after the prediction ended) is final; anything else may pass (the ASL retries
+        OutputUnavailable). The owner's errors name neither the URL nor the host."""
+        what = _role(role)
         try:
-            with httpx.stream("GET", url, timeout=self.download_timeout, follow_redirects=True) as response:
-                if response.status_code in (404, 410):
-                    logger.warning(
-                        "A model output is gone",
-                        extra={"task_id": task_id, "url": url, "status": response.status_code},
-                    )
-                    raise OutputExpired(EXPIRED.format(role=_role(role)))
-                response.raise_for_status()
-                size = 0
-                with target.open("wb") as out:
-                    for chunk in response.iter_bytes(1024 * 1024):
-                        size += len(chunk)
-                        if size > self.max_video_bytes:
-                            raise OutputUnavailable(f"The generated {_role(role)} is too large to be saved")
-                        out.write(chunk)
+            with httpx.Client(timeout=self.download_timeout, follow_redirects=False) as client:
+                request: httpx.Request | None = client.build_request("GET", url)
+                for _ in range(MAX_REDIRECTS + 1):
+                    assert request is not None
+                    if not self.output_origins.allows(str(request.url)):
+                        logger.warning(
+                            "Refused to download an output from a host outside the allowed origins",
+                            extra={"task_id": task_id, "role": role},
+                        )
+                        raise OutputRefused(
+                            f"The generated {what} is at an address this service does not use"
+                        )
+                    response = client.send(request, stream=True)
+                    try:
+                        if response.is_redirect:
+                            request = response.next_request
+                            continue
+                        if response.status_code in (404, 410):
+                            logger.warning(
+                                "A model output is gone",
+                                extra={"task_id": task_id, "url": url, "status": response.status_code},
+                            )
+                            raise OutputExpired(EXPIRED.format(role=what))
+                        response.raise_for_status()
+                        self._save(response, target, what)
+                        return target
+                    finally:
+                        response.close()
+                raise OutputUnavailable(f"The generated {what} could not be downloaded (too many redirects)")
         except httpx.HTTPError as error:
             logger.warning(
                 "Could not download a model output",
                 extra={"task_id": task_id, "url": url, "error": str(error)},
             )
-            raise OutputUnavailable(f"The generated {_role(role)} could not be downloaded") from error
-        return target
+            raise OutputUnavailable(f"The generated {what} could not be downloaded") from error
+
+    def _save(self, response: httpx.Response, target: Path, what: str) -> None:
+        size = 0
+        with target.open("wb") as out:
+            for chunk in response.iter_bytes(1024 * 1024):
+                size += len(chunk)
+                if size > self.max_video_bytes:
+                    raise OutputUnavailable(f"The generated {what} is too large to be saved")
+                out.write(chunk)
 
     # -- MarkFailed / MarkTimedOut --------------------------------------------------------------
     def fail_task(self, state: FailTaskInput) -> dict[str, str]:
-        """Cancel whatever still runs, then record FAILURE with a message safe for the owner."""
-        error = self.failure_message(state)
-        self._cancel_all(state.predictions)
-        self.tasks.mark_failure(state.task_id, error)
+        """Cancel every prediction the record lists as still running, then record FAILURE with a
+        message safe for the owner (the record's, for the errors our steps recorded)."""
+        task = self.tasks.get(state.task_id)
+        if task is None:
+            logger.error("MarkFailed found no task record", extra={"task_id": state.task_id})
+            return {"task_id": state.task_id, "state": "FAILURE", "error": INTERNAL_ERROR}
+        error = self.failure_message(state, task)
+        predictions = self._cancel_running(task.predictions)
+        if not self.tasks.mark_failure(task, error, predictions):
+            logger.info("Task was already terminal at MarkFailed", extra={"task_id": state.task_id})
         logger.info("Task failed", extra={"task_id": state.task_id, "error": error, "reason": state.reason})
-        return {"task_id": state.task_id, "state": "FAILURE", "error": error}
-
-    def _cancel_all(self, predictions: list[PredictionRef]) -> None:
-        for prediction in predictions:
-            if prediction.status not in TERMINAL:
-                try:
-                    self.replicate.cancel(prediction.id)
-                except Exception:  # recording the failure matters more than a cancel that did not go through
-                    logger.exception("Could not cancel a prediction", extra={"prediction_id": prediction.id})
+        self._check_cancelled(task.task_id, predictions)
+        return {"task_id": state.task_id, "state": "FAILURE"}
 
     @staticmethod
-    def failure_message(state: FailTaskInput) -> str:
+    def failure_message(state: FailTaskInput, task: Task) -> str:
         if state.reason == "timed_out":
             limit = f" after {state.deadline_seconds} seconds" if state.deadline_seconds else ""
             return f"Video generation timed out{limit}"
-        if state.error:
-            return state.error
-        if state.failure is not None:
-            if state.failure.Error in USER_SAFE_ERRORS:
-                try:
-                    return str(json.loads(state.failure.Cause).get("errorMessage")) or INTERNAL_ERROR
-                except (ValueError, AttributeError):
-                    return INTERNAL_ERROR
-            logger.error(
-                "Workflow step failed", extra={"error": state.failure.Error, "cause": state.failure.Cause}
-            )
+        recorded = task.step_error
+        if state.failure is None:  # PredictionsDone? sent us here: the poll recorded why
+            return recorded.message if recorded else INTERNAL_ERROR
+        if state.failure.Error in USER_SAFE_ERRORS:
+            if recorded is not None and recorded.type == state.failure.Error:
+                return recorded.message
+            return INTERNAL_ERROR
+        logger.error(
+            "Workflow step failed",
+            extra={"task_id": state.task_id, "error": state.failure.Error, "cause": state.failure.Cause},
+        )
         return INTERNAL_ERROR
+
+    @staticmethod
+    def _check_cancelled(task_id: str, predictions: list[PredictionRef]) -> None:
+        running = [p.id for p in predictions if p.status not in TERMINAL]
+        if running:
+            raise PredictionsStillRunning(f"Task {task_id}: could not cancel {', '.join(running)}")
+
+    def _cancel_running(self, predictions: list[PredictionRef]) -> list[PredictionRef]:
+        """Cancel each prediction not known to be terminal; the statuses Replicate answers."""
+        after = []
+        for prediction in predictions:
+            if prediction.status not in TERMINAL:
+                try:
+                    status = self.replicate.cancel(prediction.id)
+                    prediction = prediction.model_copy(update={"status": status})
+                except Exception:  # recording the failure matters more than a cancel that did not go through
+                    logger.exception("Could not cancel a prediction", extra={"prediction_id": prediction.id})
+            after.append(prediction)
+        return after
+
+    # -- executions that ended without the workflow's help ----------------------------------------
+    def execution_ended(self, task_id: str, status: str) -> bool:
+        """An execution ended FAILED, TIMED_OUT or ABORTED (EventBridge): cancel what its record
+        lists as still running and, if the record is not terminal yet, record FAILURE (which frees
+        the owner's slot). True if this call ended the task."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            logger.warning("No task record for an ended execution", extra={"task_id": task_id})
+            return False
+        predictions = self._cancel_running(task.predictions)
+        ended = False
+        if not task.state.terminal:
+            error = EXECUTION_END_ERRORS.get(status, EXECUTION_END_ERRORS["FAILED"])
+            ended = self.tasks.mark_failure(task, error, predictions)
+            if ended:
+                logger.warning(
+                    "Execution ended without the workflow's help",
+                    extra={"task_id": task_id, "status": status},
+                )
+        self._check_cancelled(task_id, predictions)
+        return ended

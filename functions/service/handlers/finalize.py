@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from service.handlers.workflow_wiring import finalizer
+from service.handlers.workflow_wiring import errors_recorded, finalizer
 from service.models.workflow import PredictionsState
 from service.observability import metrics, workflow_handler
 
@@ -14,7 +14,8 @@ from service.observability import metrics, workflow_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = PredictionsState.model_validate(event)
-    finished = finalizer().finalize(state)
+    with errors_recorded(finalizer(), state.task_id):
+        finished = finalizer().finalize(state)
     metrics.add_dimension(name="kind", value=state.kind.value)
     metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PollsPerTask", unit=MetricUnit.Count, value=state.polls)

@@ -2,11 +2,21 @@
 
 Error bodies follow FastAPI's shapes, which the spec's clients already parse:
 422 ``{"detail": [{"loc", "msg", "type"}]}``, otherwise ``{"detail": "..."}`` (plus ``request_id``
-on 5xx). Nothing ever returns a stack trace.
+on 5xx). Nothing ever returns a stack trace, and nothing a client sends is answered with a 5xx.
+
+:func:`screen` refuses what must never reach powertools: its request validation runs before any
+middleware of ours, reads any body whose content type it does not know as form data, takes the
+first element of a JSON array body as if it were the object, and recurses into deeply nested
+JSON until Python's stack gives out (a 500). A handler's entry is
+``return screen(event, JSON_ROUTES) or app.resolve(event, context)``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -15,11 +25,16 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from service.catalog import GATEWAY_ERRORS
-from service.domain.errors import SubmitError, TaskNotFoundError
+from service.domain.errors import LimitExceeded, SubmitError, TaskNotFoundError
 from service.observability import count_internal_error, logger
 
 UNAUTHORIZED = GATEWAY_ERRORS[401]
 TASK_NOT_FOUND = "Task not found"
+#: The largest body a JSON route reads (the largest valid transition request is about 40 KB).
+MAX_BODY_BYTES = 64 * 1024
+#: How deeply a JSON body may nest (a transition request nests 3 levels).
+MAX_JSON_DEPTH = 32
+JSON_MEDIA_TYPE = "application/json"
 
 
 class UnauthorizedError(Exception):
@@ -48,6 +63,144 @@ def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": _message(e), "type": e.get("type", "")} for e in errors]
 
 
+def _detail(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        # inline (not the DetailResponse model): the status function imports this module and none of
+        # the request models
+        "content": {
+            JSON_MEDIA_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}},
+                    "required": ["detail"],
+                }
+            }
+        },
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+#: The OpenAPI description of the answers a JSON-body route gives before its handler runs.
+BODY_REFUSALS: dict[int, Any] = {
+    413: _detail(f"The body is larger than {MAX_BODY_BYTES // 1024} KB"),
+    415: _detail("The body is not labelled Content-Type: application/json"),
+}
+#: ... and of a submit over one of the owner's limits.
+LIMIT_REFUSAL: dict[int, Any] = {
+    429: _detail(
+        "Over one of the owner's limits (tasks in flight, submits per minute, per day), named in "
+        "`detail`; nothing was started. Also API Gateway's throttle of the owner's requests.",
+        headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    )
+}
+
+
+def _early(status: int, body: Any) -> dict[str, Any]:
+    """A proxy answer made before the resolver runs (the resolver's CORS headers included)."""
+    return {
+        "statusCode": int(status),
+        "headers": {
+            "Content-Type": JSON_MEDIA_TYPE,
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Expose-Headers": "Retry-After",
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _invalid_body(kind: str, message: str) -> dict[str, Any]:
+    return _early(
+        HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": [{"loc": ["body"], "msg": message, "type": kind}]}
+    )
+
+
+def json_depth(text: str, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deeply ``text`` nests arrays and objects (strings skipped), counted up to ``limit + 1``:
+    cheap to ask of any body, unlike a parse that recurses once per level."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def screen(event: dict[str, Any], json_routes: Iterable[str]) -> dict[str, Any] | None:
+    """The answer to a request whose body must not reach the resolver, or None to go on.
+
+    Only routes that read a JSON body are screened: the body must be labelled
+    ``application/json`` (else 415), fit in :data:`MAX_BODY_BYTES` (else 413), nest at most
+    :data:`MAX_JSON_DEPTH` levels and be a JSON object (else 422). A missing or empty body is left
+    to the resolver, which answers its own 422."""
+    resources = {route.rstrip("/") for route in json_routes}
+    if str(event.get("resource") or "").rstrip("/") not in resources:
+        return None
+    body = event.get("body")
+    if body is None or body == "":
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != JSON_MEDIA_TYPE:
+        shown = f"'{media_type}'" if media_type else "none"
+        return _early(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            {"detail": f"Content-Type must be {JSON_MEDIA_TYPE} (got {shown})"},
+        )
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(str(body), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return _invalid_body("json_invalid", "Request body is not valid JSON: not UTF-8 text")
+    text = str(body)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        return _early(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            {"detail": f"Request body too large: at most {MAX_BODY_BYTES // 1024} KB"},
+        )
+    if json_depth(text) > MAX_JSON_DEPTH:
+        return _invalid_body(
+            "json_too_deep",
+            f"Request body nests too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects",
+        )
+    try:
+        parsed = json.loads(text)
+    except ValueError as error:  # JSONDecodeError, and integers too long to convert
+        return _invalid_body("json_invalid", f"Request body is not valid JSON: {error}")
+    if not isinstance(parsed, dict):
+        return _invalid_body("model_attributes_type", "Request body must be a JSON object")
+    _label_as_json(event)
+    return None
+
+
+def _label_as_json(event: dict[str, Any]) -> None:
+    """Media types are case-insensitive (RFC 9110), powertools' check is not: ``Application/JSON``
+    would be refused as unsupported (a 500). The body was checked above; say so plainly."""
+    for field in ("headers", "multiValueHeaders"):
+        headers = event.get(field) or {}
+        for key in list(headers):
+            if str(key).lower() == "content-type":
+                headers[key] = [JSON_MEDIA_TYPE] if field == "multiValueHeaders" else JSON_MEDIA_TYPE
+
+
 def make_resolver(function: str, *, validation: bool = True) -> APIGatewayRestResolver:
     """A REST resolver with our error shapes, for the catalog's ``function``. ``validation``:
     powertools validates the routes' parameters and bodies against their annotations (the 422s) and
@@ -74,6 +227,14 @@ def make_resolver(function: str, *, validation: bool = True) -> APIGatewayRestRe
     @app.exception_handler(UnauthorizedError)
     def _unauthorized(_: UnauthorizedError) -> Response:
         return json_response(HTTPStatus.UNAUTHORIZED, {"detail": UNAUTHORIZED})
+
+    @app.exception_handler(LimitExceeded)
+    def _over_limit(error: LimitExceeded) -> Response:
+        return json_response(
+            HTTPStatus.TOO_MANY_REQUESTS,
+            {"detail": str(error)},
+            headers={"Retry-After": str(error.retry_after_s)},
+        )
 
     @app.exception_handler(SubmitError)
     def _submit_failed(error: SubmitError) -> Response:

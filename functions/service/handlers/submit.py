@@ -12,11 +12,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.domain import recipes
 from service.domain.options import MAX_DREAM_CHARS, DreamStyle
-from service.handlers.http import current_owner, json_response, make_resolver
+from service.handlers.http import (
+    BODY_REFUSALS,
+    LIMIT_REFUSAL,
+    current_owner,
+    json_response,
+    make_resolver,
+    screen,
+)
 from service.handlers.wiring import submit_service
 from service.models.api import (
     DreamAccepted,
     DreamQuery,
+    DreamText,
     TransitionAccepted,
     TransitionRequest,
     case_insensitive,
@@ -26,6 +34,8 @@ from service.observability import logger, metrics
 from service.settings import SubmitSettings, load
 
 app = make_resolver("submit")
+#: The routes whose body is a JSON object (screened before the resolver).
+JSON_ROUTES = ("/api/transitions/create-and-generate/",)
 
 
 def _count_submitted(kind: TaskKind) -> None:
@@ -40,7 +50,11 @@ def _accepted(body: Any) -> Response:
 @app.post(
     "/api/transitions/create-and-generate/",
     summary="Create a transition video from two images",
-    responses={202: {"description": "Accepted: poll task-status with task_id"}},
+    responses={
+        202: {"description": "Accepted: poll task-status with task_id"},
+        **BODY_REFUSALS,
+        **LIMIT_REFUSAL,
+    },
 )
 def create_and_generate(request: Annotated[TransitionRequest, Body()]) -> Response[TransitionAccepted]:
     owner = current_owner(app)
@@ -58,14 +72,14 @@ def create_and_generate(request: Annotated[TransitionRequest, Body()]) -> Respon
 @app.post(
     "/generate-video",
     summary="Create a video of a dream",
-    responses={202: {"description": "Accepted: poll video-status with task_id"}},
+    responses={202: {"description": "Accepted: poll video-status with task_id"}, **LIMIT_REFUSAL},
 )
 def generate_video(
-    dream: Annotated[str, Query(min_length=1, max_length=MAX_DREAM_CHARS)],
+    dream: Annotated[DreamText, Query(min_length=1, max_length=MAX_DREAM_CHARS)],
     style: Annotated[DreamStyle, case_insensitive(DreamStyle), Query()],
 ) -> Response[DreamAccepted]:
     owner = current_owner(app)
-    query = DreamQuery(dream=dream.strip() or dream, style=style)
+    query = DreamQuery(dream=dream.strip(), style=style)
     job = recipes.dream_job(query.dream, query.style, load(SubmitSettings).dream_model)
     task = submit_service().submit(owner, TaskKind.DREAM, query.model_dump(mode="json"), job)
     logger.info("Dream submitted", extra={"task_id": task.task_id, "owner": owner})
@@ -77,4 +91,4 @@ def generate_video(
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     load(SubmitSettings)  # cold start: a missing variable fails here, by name
-    return app.resolve(event, context)
+    return screen(event, JSON_ROUTES) or app.resolve(event, context)

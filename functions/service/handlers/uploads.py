@@ -10,19 +10,23 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.domain.uploads import prepare_upload
-from service.handlers.http import current_owner, json_response, make_resolver
+from service.handlers.http import BODY_REFUSALS, current_owner, json_response, make_resolver, screen
 from service.handlers.wiring import upload_media
 from service.models.uploads import UploadRequest, UploadResponse
 from service.observability import logger
 from service.settings import UploadsSettings, load
 
 app = make_resolver("uploads")
+JSON_ROUTES = ("/api/uploads/",)
 
 
 @app.post(
     "/api/uploads/",
     summary="Upload an input image: a presigned PUT, and the URL to send as front_image/tail_image",
-    responses={200: {"description": "PUT the file to upload_url with headers, then use file_url"}},
+    responses={
+        200: {"description": "PUT the file to upload_url with headers, then use file_url"},
+        **BODY_REFUSALS,
+    },
 )
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadResponse]:
     owner = current_owner(app)
@@ -37,4 +41,4 @@ def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadR
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     load(UploadsSettings)  # cold start: a missing variable fails here, by name
-    return app.resolve(event, context)
+    return screen(event, JSON_ROUTES) or app.resolve(event, context)

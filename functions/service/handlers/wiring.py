@@ -12,7 +12,9 @@ from functools import cache
 
 from service.adapters.executions import Executions
 from service.adapters.media import MediaStore
+from service.adapters.owners_table import OwnersTable
 from service.adapters.tasks_table import TasksTable
+from service.domain.limits import Limits
 from service.domain.tasks import TaskService
 from service.settings import StatusSettings, SubmitSettings, UploadsSettings, load
 
@@ -20,9 +22,12 @@ from service.settings import StatusSettings, SubmitSettings, UploadsSettings, lo
 @cache
 def submit_service() -> TaskService:
     settings = load(SubmitSettings)
+    owners = OwnersTable(settings.owners_table)
     return TaskService(
-        TasksTable(settings.tasks_table),
+        TasksTable(settings.tasks_table, owners=owners),
         Executions(settings.state_machine_arn),
+        owners=owners,
+        limits=Limits(settings.max_in_flight, settings.submits_per_minute, settings.submits_per_day),
         ttl=timedelta(days=settings.task_ttl_days),
     )
 
@@ -31,7 +36,7 @@ def submit_service() -> TaskService:
 def status_service() -> TaskService:
     settings = load(StatusSettings)
     return TaskService(
-        TasksTable(settings.tasks_table),
+        TasksTable(settings.tasks_table, owners=OwnersTable(settings.owners_table)),
         Executions(settings.state_machine_arn),
         stale_after=timedelta(seconds=settings.stale_after_seconds),
     )

@@ -17,6 +17,9 @@ from pydantic import (
     Field,
     HttpUrl,
     PlainSerializer,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -41,6 +44,7 @@ from service.domain.options import (
     allowed,
 )
 from service.models.base import Model
+from service.models.text import multiline_text, not_blank, plain_text
 
 
 def case_insensitive(enum_cls: type[StrEnum]) -> BeforeValidator:
@@ -76,21 +80,32 @@ def _valid_escapes(value: Any) -> Any:
     return value
 
 
-#: An http(s) URL, kept as pydantic's HttpUrl and written out as a plain string.
-ImageUrl = Annotated[HttpUrl, BeforeValidator(_valid_escapes), PlainSerializer(str, return_type=str)]
-Duration = Annotated[
-    int, AfterValidator(_check_duration), WithJsonSchema({"type": "integer", "enum": list(DURATIONS)})
+#: An http(s) URL, kept as pydantic's HttpUrl and written out as a plain string. Control characters
+#: are refused before parsing (the URL parser would silently drop tabs and line breaks).
+ImageUrl = Annotated[
+    HttpUrl, BeforeValidator(_valid_escapes), plain_text(), PlainSerializer(str, return_type=str)
 ]
+#: Integers are integers: "5", 5.0 and true are refused, not coerced.
+Duration = Annotated[
+    StrictInt, AfterValidator(_check_duration), WithJsonSchema({"type": "integer", "enum": list(DURATIONS)})
+]
+#: Seconds: a JSON number (an integer is fine), never a string or a boolean; finite.
+Seconds = StrictFloat
+#: A free-text prompt: several lines allowed; "" means no prompt (the spec's JS store sends "" when
+#: the user typed nothing), but whitespace alone is a mistake worth telling.
+PromptText = Annotated[str, not_blank("prompt", empty_allowed=True), multiline_text()]
+#: A dream: one line of text that says something.
+DreamText = Annotated[str, not_blank("dream"), plain_text()]
 
 
 class Subtitle(Model):
     """One subtitle cue, with the spec's camelCase names."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
-    startTime: float = Field(ge=0, description="Seconds from the start of the video")
-    endTime: float = Field(gt=0, description="Seconds from the start of the video")
-    text: str = Field(min_length=1, max_length=MAX_SUBTITLE_CHARS)
+    startTime: Seconds = Field(ge=0, description="Seconds from the start of the video")
+    endTime: Seconds = Field(gt=0, description="Seconds from the start of the video")
+    text: Annotated[str, multiline_text()] = Field(min_length=1, max_length=MAX_SUBTITLE_CHARS)
 
     @model_validator(mode="after")
     def _ordered(self) -> Subtitle:
@@ -106,25 +121,24 @@ class Subtitle(Model):
 class TransitionRequest(Model):
     """Body of ``POST /api/transitions/create-and-generate/`` (spec: transitions-api-flow.md)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     front_image: ImageUrl = Field(description="http(s) URL of the first frame")
     tail_image: ImageUrl = Field(description="http(s) URL of the last frame")
-    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    prompt: PromptText = Field(default="", max_length=MAX_PROMPT_CHARS)
     duration: Duration = Field(default=DEFAULT_DURATION, description=f"Seconds: {allowed(DURATIONS)}")
     transition_type: Annotated[TransitionType, case_insensitive(TransitionType)] = TransitionType.SMOOTH
-    enable_subtitles: bool = False
+    enable_subtitles: StrictBool = False
     subtitle_style: Annotated[SubtitleStyle, case_insensitive(SubtitleStyle)] = SubtitleStyle.DEFAULT
     subtitle_position: Annotated[SubtitlePosition, case_insensitive(SubtitlePosition)] = (
         SubtitlePosition.BOTTOM
     )
     subtitles: list[Subtitle] = Field(default_factory=list, max_length=MAX_SUBTITLES)
-    enable_music: bool = False
+    enable_music: StrictBool = False
     music_type: Annotated[MusicType, case_insensitive(MusicType)] = MusicType.AMBIENT
-    enable_voiceover: bool = False
-    voiceover_text: str | None = Field(
+    enable_voiceover: StrictBool = False
+    voiceover_text: Annotated[str, Field(max_length=MAX_VOICEOVER_CHARS), multiline_text()] | None = Field(
         default=None,
-        max_length=MAX_VOICEOVER_CHARS,
         validate_default=True,
         description="Spoken when enable_voiceover; without it the subtitles' text is spoken",
     )
@@ -172,7 +186,7 @@ class TransitionRequest(Model):
 class DreamQuery(Model):
     """Query of ``POST /generate-video`` (spec: dream-api.md)."""
 
-    dream: str = Field(min_length=1, max_length=MAX_DREAM_CHARS)
+    dream: DreamText = Field(min_length=1, max_length=MAX_DREAM_CHARS)
     style: Annotated[DreamStyle, case_insensitive(DreamStyle)]
 
 

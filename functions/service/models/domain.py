@@ -78,6 +78,15 @@ class PredictionRef(Model):
     status: str = "starting"
 
 
+class StepError(Model):
+    """Why a workflow step failed, in words safe for the task's owner. The step records it in the
+    task record (never in the execution's history, which must not carry user data); MarkFailed
+    shows it when the error the workflow caught is of the same ``type``."""
+
+    type: str = Field(description="The error's name as the workflow sees it (ReplicateRejected...)")
+    message: str
+
+
 class Progress(Model):
     current: int = Field(ge=0)
     total: int = Field(default=100, gt=0)
@@ -102,11 +111,16 @@ class Task(Model):
     owner: str
     kind: TaskKind
     request: dict[str, Any]
+    #: What the workflow must do, fixed at submit: the execution carries only the task id.
+    job: GenerationJob | None = None
     state: TaskState = TaskState.PENDING
     progress: Progress | None = None
     predictions: list[PredictionRef] = Field(default_factory=list)
+    #: Role -> the model's output URL, recorded by PollPredictions when all succeeded (for Finalize).
+    outputs: dict[str, str] = Field(default_factory=dict)
     result: TaskResult | None = None
     error: str | None = None
+    step_error: StepError | None = None
     transition_id: int
     generated_transition_id: int
     created_at: datetime = Field(default_factory=utcnow)

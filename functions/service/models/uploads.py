@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic_core import PydanticCustomError
 
 from service.domain.uploads import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadTicket
 from service.models.base import Model
+from service.models.text import plain_text
 
 _MB = 1024 * 1024
 _QUOTED = [f"'{t}'" for t in UPLOAD_TYPES]
@@ -47,10 +48,11 @@ class UploadRequest(Model):
     content_type: Annotated[str, BeforeValidator(_content_type)] = Field(
         description=f"One of: {', '.join(UPLOAD_TYPES)}"
     )
-    content_length: Annotated[int, BeforeValidator(_content_length)] = Field(
+    #: Strict: "100000000000", 1e12 and true are refused, not coerced into a size to sign.
+    content_length: Annotated[StrictInt, BeforeValidator(_content_length)] = Field(
         description=f"Size of the file in bytes, at most {MAX_UPLOAD_BYTES} ({MAX_UPLOAD_BYTES // _MB} MB)"
     )
-    filename: str | None = Field(
+    filename: Annotated[str, plain_text()] | None = Field(
         default=None, max_length=255, description="The file's name on the client (for logs only)"
     )
 

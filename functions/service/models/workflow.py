@@ -1,23 +1,27 @@
 """The state that flows through the Step Functions workflow, one model per task's input.
 
+The execution carries references, never the job: the task record (DynamoDB) holds the request,
+the job, the outputs and the errors, and each step reads what it needs from there. What is
+left here (ids, counters, statuses, model names) is what the state machine's logs, its execution
+history and EventBridge's execution events may show: no prompt, dream, subtitle or voiceover
+text, no image URL, no error text.
+
 Each workflow handler validates its state input into one of these and returns a plain dict.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Literal
 
 from service.models.base import Model
-from service.models.domain import ComposeSpec, GenerationJob, PredictionRef, TaskKind
+from service.models.domain import PredictionRef, TaskKind
 
 
 class ExecutionInput(Model):
     """What submit passes to StartExecution (and the input of StartPredictions)."""
 
     task_id: str
-    job: GenerationJob
+    kind: TaskKind
 
 
 class PredictionsState(Model):
@@ -25,16 +29,9 @@ class PredictionsState(Model):
 
     task_id: str
     kind: TaskKind
-    duration: int
     predictions: list[PredictionRef]
     polls: int = 0
     outcome: Literal["running", "succeeded", "failed"] = "running"
-    error: str | None = None
-    outputs: dict[str, str] = Field(default_factory=dict, description="role -> output URL")
-    compose: ComposeSpec = Field(default_factory=ComposeSpec)
-    own_urls: list[str] = Field(
-        default_factory=list, description="URLs the owner sent: a model's error may show them back"
-    )
 
 
 class CaughtError(Model):
@@ -45,22 +42,14 @@ class CaughtError(Model):
 
 
 class FailTaskInput(Model):
-    """Input of MarkFailed / MarkTimedOut: whatever state we were in, plus why it ended."""
+    """Input of MarkFailed / MarkTimedOut: whatever state we were in, plus why it ended. The
+    predictions to cancel and the error to show come from the task record."""
 
     task_id: str
-    #: Always known, so every failure is counted by kind: the state carries it after StartPredictions
-    #: succeeded, the execution input's job before (a failed StartPredictions passes that input on).
+    #: Always known, so every failure is counted by kind: the execution's input carries it, and so
+    #: does every state after it.
     kind: TaskKind
     polls: int = 0
     reason: Literal["failed", "timed_out"] = "failed"
-    predictions: list[PredictionRef] = Field(default_factory=list)
-    error: str | None = None
     failure: CaughtError | None = None
     deadline_seconds: int | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _kind_of_the_job(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("kind") is None and isinstance(data.get("job"), dict):
-            return {**data, "kind": data["job"].get("kind")}
-        return data
