@@ -363,7 +363,7 @@ def measure(
     overhead_tasks: int = 10,
     concurrent_tasks: int = 200,
     read_seconds: float = 30.0,
-    read_threads: int = 8,
+    read_threads: int = 16,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-twin-") as workdir:
         twin = start_twin(Path(workdir))
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overhead-tasks", type=int, default=10)
     parser.add_argument("--concurrent-tasks", type=int, default=200)
     parser.add_argument("--read-seconds", type=float, default=30.0)
-    parser.add_argument("--read-threads", type=int, default=8)
+    parser.add_argument("--read-threads", type=int, default=16)
     args = parser.parse_args(argv)
     result = measure(
         overhead_tasks=args.overhead_tasks,

@@ -372,16 +372,37 @@ def _enable_step_functions_execution(moto_url: str) -> None:
 
 
 def _speed_up_moto() -> None:
-    """moto 5.2 lists a response class's methods with ``inspect.getmembers`` on every request: a
-    quarter of a DynamoDB GetItem's CPU in the twin (measured with yappi under status-read load).
-    The list never changes for a class, so the twin caches it. Pinned by
-    tests/workflow/test_lambda_runner_seam.py."""
+    """Two costs of moto 5.2 that the twin's status reads pay on every request, measured with yappi
+    under status-read load, where moto's DynamoDB is the twin's bottleneck:
+
+    * it lists a response class's methods with ``inspect.getmembers`` on every request: cached
+      (the list never changes for a class);
+    * it serializes every response by walking botocore's shape model, attribute by attribute:
+      ~70 % of a GetItem's CPU for a task record. A GetItem's result is already DynamoDB's wire
+      JSON (``{"Item": {...}}``), so it is written out as it is; a result holding binary values
+      (raw bytes, which the serializer base64-encodes) still goes through the serializer.
+
+    Pinned by tests/workflow/test_lambda_runner_seam.py (same answers, patched or not)."""
     import functools
 
     import moto.core.responses as responses
+    from moto.dynamodb.responses import DynamoHandler
 
     if not hasattr(responses.method_names_from_class, "cache_info"):
         responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    if getattr(DynamoHandler.get_item, "_videogen_fast", False):
+        return
+    serialized_get_item = DynamoHandler.get_item
+
+    def get_item(handler: Any) -> Any:
+        result = serialized_get_item(handler)
+        try:
+            return json.dumps(result.result, separators=(",", ":"))
+        except TypeError:  # binary values
+            return result
+
+    get_item._videogen_fast = True  # type: ignore[attr-defined]
+    DynamoHandler.get_item = get_item  # type: ignore[method-assign]
 
 
 def _quiet_libraries() -> None:
