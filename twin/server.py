@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,8 @@ class Twin:
             max_workers=config.max_workers,
             owner_rate_limit=config.owner_rate_limit,
             owner_burst_limit=config.owner_burst_limit,
-        ).provision()
+        )
+        self.deployment.provision()  # held before it runs: a failed provision is still closed
         # EventBridge's rules: executions that end without the workflow's help are cleaned up.
         self.deployment.execution_events.start()
         self.token = self.deployment.mint_token(DEV_OWNER, config.token)
@@ -165,7 +167,9 @@ class Twin:
             self.deployment.close()
             self.deployment = None
         if self._http is not None:
-            self._http.shutdown()
+            if self._http_thread is not None:  # shutdown() waits for a serve_forever() that runs
+                self._http.shutdown()
+                self._http_thread = None
             self._http.server_close()
             self._http = None
         if self._moto is not None:
@@ -440,6 +444,13 @@ def serve(config: TwinConfig) -> int:
         twin.start()
     except PortInUseError as error:
         print(f"videogen: {error}", file=sys.stderr)
+        twin.stop()
+        return 1
+    except Exception:
+        # Whatever did start stops: moto's and the front's threads, the emulator and the function
+        # workers would otherwise keep this process (and its children) alive with no banner.
+        traceback.print_exc()
+        print("videogen: the twin did not start (above: why); everything it started is stopped", file=sys.stderr)
         twin.stop()
         return 1
     if not received:

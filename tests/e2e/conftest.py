@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -31,9 +32,33 @@ class RunningTwin:
     output: list[str]
 
 
+#: A twin starts in 5-20 s here; a minute covers a loaded CI machine, not a hung start.
+START_TIMEOUT_S = 90
+
+
 def _drain(stream: Any, into: list[str]) -> None:
     for line in stream:
         into.append(line)
+
+
+def _lines_then_end(stream: Any, into: queue.Queue[str | None]) -> None:
+    for line in stream:
+        into.put(line)
+    into.put(None)
+
+
+def _queue_into(lines: queue.Queue[str | None], into: list[str]) -> None:
+    while (line := lines.get()) is not None:
+        into.append(line)
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    """Kill the twin and everything it started (its own process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
 
 
 def start_twin(port: int, token: str | None = None, *args: str) -> RunningTwin:
@@ -50,22 +75,28 @@ def start_twin(port: int, token: str | None = None, *args: str) -> RunningTwin:
         cwd=ROOT,
         start_new_session=True,  # its own process group: we can check nothing of it survives
     )
-    assert process.stdout is not None
+    assert process.stdout is not None and process.stderr is not None
+    # Both streams are drained from the start, by threads: a readline() here would wait forever
+    # on a twin that hangs without printing (CI once did, until its time limit).
+    printed: queue.Queue[str | None] = queue.Queue()
+    errors: list[str] = []
+    threading.Thread(target=_lines_then_end, args=(process.stdout, printed), daemon=True).start()
+    threading.Thread(target=_drain, args=(process.stderr, errors), daemon=True).start()
     banner: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(line.startswith("Ready in") for line in banner):
-        line = process.stdout.readline()
-        if not line:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not any(line.startswith("Ready in") for line in banner):
+        try:
+            line = printed.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:  # the twin ended, or the deadline passed
             break
         banner.append(line.rstrip("\n"))
-    if not banner or not banner[0].startswith("videogen local twin: "):
-        process.kill()
-        raise AssertionError(
-            f"twin did not start: {banner} {process.stderr.read() if process.stderr else ''}"
-        )
-    output: list[str] = []
-    for stream in (process.stdout, process.stderr):
-        threading.Thread(target=_drain, args=(stream, output), daemon=True).start()
+    if not any(line.startswith("Ready in") for line in banner) or not banner[0].startswith("videogen local twin: "):
+        _end_group(process)
+        raise AssertionError(f"twin did not start within {START_TIMEOUT_S} s: {banner} {''.join(errors)[-8000:]}")
+    output: list[str] = errors  # stderr so far, then both streams
+    threading.Thread(target=_queue_into, args=(printed, output), daemon=True).start()
     return RunningTwin(
         process=process,
         base_url=banner[0].removeprefix("videogen local twin: "),
