@@ -450,7 +450,9 @@ def serve(config: TwinConfig) -> int:
         # Whatever did start stops: moto's and the front's threads, the emulator and the function
         # workers would otherwise keep this process (and its children) alive with no banner.
         traceback.print_exc()
-        print("videogen: the twin did not start (above: why); everything it started is stopped", file=sys.stderr)
+        print(
+            "videogen: the twin did not start (above: why); everything it started is stopped", file=sys.stderr
+        )
         twin.stop()
         return 1
     if not received:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -54,10 +55,8 @@ def _queue_into(lines: queue.Queue[str | None], into: list[str]) -> None:
 
 def _end_group(process: subprocess.Popen[str]) -> None:
     """Kill the twin and everything it started (its own process group)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=10)
 
 
@@ -92,9 +91,13 @@ def start_twin(port: int, token: str | None = None, *args: str) -> RunningTwin:
         if line is None:  # the twin ended, or the deadline passed
             break
         banner.append(line.rstrip("\n"))
-    if not any(line.startswith("Ready in") for line in banner) or not banner[0].startswith("videogen local twin: "):
+    if not any(line.startswith("Ready in") for line in banner) or not banner[0].startswith(
+        "videogen local twin: "
+    ):
         _end_group(process)
-        raise AssertionError(f"twin did not start within {START_TIMEOUT_S} s: {banner} {''.join(errors)[-8000:]}")
+        raise AssertionError(
+            f"twin did not start within {START_TIMEOUT_S} s: {banner} {''.join(errors)[-8000:]}"
+        )
     output: list[str] = errors  # stderr so far, then both streams
     threading.Thread(target=_queue_into, args=(printed, output), daemon=True).start()
     return RunningTwin(
