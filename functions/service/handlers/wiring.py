@@ -10,13 +10,16 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 
-from service.adapters.executions import Executions
+from aws_lambda_powertools.utilities import parameters
+
+from service.adapters.executions import Executions, WorkflowWake
 from service.adapters.media import MediaStore
 from service.adapters.owners_table import OwnersTable
 from service.adapters.tasks_table import TasksTable
 from service.domain.limits import Limits
+from service.domain.replicate_webhooks import ReplicateWebhooks
 from service.domain.tasks import TaskService
-from service.settings import StatusSettings, SubmitSettings, UploadsSettings, load
+from service.settings import ReplicateWebhookSettings, StatusSettings, SubmitSettings, UploadsSettings, load
 
 
 @cache
@@ -53,7 +56,26 @@ def upload_media() -> MediaStore:
     return MediaStore(load(UploadsSettings).media_bucket)
 
 
+@cache
+def replicate_webhooks() -> ReplicateWebhooks:
+    """The webhook route: the signing secret from Secrets Manager, cached by powertools for
+    ``secret_max_age_seconds`` (a secret set or rotated after the deploy is picked up by itself)."""
+    settings = load(ReplicateWebhookSettings)
+
+    def secret() -> str:
+        return str(
+            parameters.get_secret(
+                settings.replicate_webhook_secret_name, max_age=settings.secret_max_age_seconds
+            )
+        )
+
+    return ReplicateWebhooks(
+        TasksTable(settings.tasks_table), WorkflowWake(), secret, model_time_scale=settings.model_time_scale
+    )
+
+
 def reset() -> None:
     """Forget cached objects (tests change settings between cases)."""
-    for builder in (submit_service, status_service, result_media, upload_media):
+    for builder in (submit_service, status_service, result_media, upload_media, replicate_webhooks):
         builder.cache_clear()
+    parameters.clear_caches()
