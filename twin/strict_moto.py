@@ -13,6 +13,12 @@ DynamoDB does. :func:`install` wraps the item operations of moto's DynamoDB back
 ``transact_write_items`` with the same checks and cancellation reasons, rolling back only the
 items it wrote. No library offers this; the seam (the backend's method names and signatures) is
 pinned by ``tests/workflow/test_lambda_runner_seam.py``.
+
+Step Functions refuses ``SendTaskSuccess`` with a token whose task already closed (``TaskTimedOut``:
+"the task associated with the token has already been closed"); moto (5.2) accepts a second success
+for a token while its execution runs. The Replicate webhook route must cope with the refusal, so the
+twin refuses too: :func:`install` makes moto's callback pool answer a token that already has an
+outcome as a timed-out one.
 """
 
 from __future__ import annotations
@@ -136,4 +142,26 @@ def install() -> None:
         for name in ITEM_OPERATIONS:
             setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign,assignment]
+        _close_callbacks_once()
         _installed = True
+
+
+def _close_callbacks_once() -> None:
+    """A task token can be answered once: a second SendTaskSuccess is ``TaskTimedOut`` (as AWS)."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+        CallbackPoolManager,
+    )
+
+    original = CallbackPoolManager.notify
+
+    @functools.wraps(original)
+    def notify(self: Any, callback_id: str, outcome: Any) -> bool:
+        with _lock:
+            endpoint = self.get(callback_id)
+            if endpoint is not None and endpoint.get_outcome() is not None:
+                raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
+            return bool(original(self, callback_id, outcome))
+
+    CallbackPoolManager.notify = notify  # type: ignore[method-assign]

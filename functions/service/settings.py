@@ -277,7 +277,7 @@ class PredictionSettings(ReplicateSettings):
     )
     webhook_reconcile_seconds: float = setting(
         60.0,
-        ge=5,
+        ge=1,
         description="With webhooks: a prediction they have been silent about this long is read from "
         "Replicate (the safety net for a lost webhook; the most latency a lost completed costs)",
     )
