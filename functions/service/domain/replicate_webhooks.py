@@ -116,11 +116,12 @@ class ReplicateWebhooks:
                 400, "stale", f"webhook-timestamp is more than {TOLERANCE_S // 60} minutes from now"
             )
         try:
-            verifier = Webhook(self._secret())
-        except Exception as error:  # the secret is not a whsec_ key: ours to fix, not the caller's
-            logger.error(
-                "The Replicate webhook secret is not a signing key", extra={"error": type(error).__name__}
-            )
+            key = self._secret()
+            if not key.startswith("whsec_"):
+                raise ValueError("not a whsec_ key")
+            verifier = Webhook(key)
+        except Exception as error:  # no signing secret set (a fresh stack): ours to fix, not the caller's
+            logger.error("The Replicate webhook secret is not a signing key", extra={"error": str(error)})
             raise WebhookRefused(401, "secret", "The signature cannot be verified") from None
         try:
             verifier.verify(body, lowered, json_parse=False)
