@@ -389,6 +389,18 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 
+#: Step Functions keeps at most this many events in an execution's history; beyond it the execution fails.
+HISTORY_EVENTS_LIMIT = 25_000
+#: History events of one poll cycle, at most: WaitBeforePoll (entered, scheduled, started, submitted,
+#: timed out or succeeded, exited: 6; or 5 when PollNow, or 5 + WaitWithoutWake's 2 when its
+#: function failed), PollPredictions (5) and PredictionsDone? (2). Measured by
+#: tests/workflow/test_replicate_webhooks.py.
+EVENTS_PER_POLL_CYCLE = 14
+#: The most polls a deployment may allow: their history, with 1,000 events left for the start, the
+#: end and retries, stays within the limit.
+MAX_POLLS_LIMIT = (HISTORY_EVENTS_LIMIT - 1_000) // EVENTS_PER_POLL_CYCLE
+
+
 @dataclass(frozen=True)
 class WorkflowTiming:
     """Wait seconds and poll budget: production 5 s x 120 polls; tests shorten them."""
