@@ -100,6 +100,8 @@ class RunningTwin:
     poll_interval_s: int
     started_in_s: float
     log_path: Path
+    replicate_webhooks: bool = True
+    aws_endpoint: str = ""
     api: HttpClient = field(init=False)
     emulator: HttpClient = field(init=False)
 
@@ -142,15 +144,15 @@ class RunningTwin:
                 self.process.wait(timeout=10)
 
 
-def start_twin(workdir: Path, timeout_s: float = 90) -> RunningTwin:
-    """``python -m bench.twin_server`` in its own session; its output goes to a log file."""
-    ready = workdir / "twin-ready.json"
-    log_path = workdir / "twin.log"
+def start_twin(workdir: Path, timeout_s: float = 90, *options: str) -> RunningTwin:
+    """``python -m bench.twin_server [options]`` in its own session; its output goes to a log file."""
+    ready = workdir / f"twin-ready{len(list(workdir.glob('twin-ready*')))}.json"
+    log_path = ready.with_suffix(".log")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIDEOGEN_", "MOTO_"))}
     env.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.twin_server", "--ready-file", str(ready)],
+            [sys.executable, "-m", "bench.twin_server", "--ready-file", str(ready), *options],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -175,6 +177,8 @@ def start_twin(workdir: Path, timeout_s: float = 90) -> RunningTwin:
         poll_interval_s=int(info["poll_interval_s"]),
         started_in_s=float(info["started_in_s"]),
         log_path=log_path,
+        replicate_webhooks=bool(info.get("replicate_webhooks", True)),
+        aws_endpoint=str(info.get("aws_endpoint") or ""),
     )
 
 
