@@ -5,7 +5,8 @@ between polls); this process is the clients. Three measurements:
 
 * **orchestration overhead** — from the emulated model finishing (the prediction's
   ``completed_at``, from the emulator) to SUCCESS being visible at the status route, read every
-  0.15 s. The model's run time is spread evenly over one poll interval across the tasks (the
+  0.15 s; measured with Replicate's webhooks (the default) and again on a second twin that polls
+  alone (``--no-replicate-webhooks``). The model's run time is spread evenly over one poll interval across the tasks (the
   emulator's ``min_processing_s``), so the moment it finishes falls at every phase of the 5 s
   poll cycle, as real models' random run times do;
 * **concurrency** — tasks submitted at once, polled every 2 s like the spec's clients, counted
@@ -370,6 +371,7 @@ def measure(
     read_threads: int = 8,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-twin-") as workdir:
+        # The default: Replicate's webhooks on, as `videogen serve` and a deployment with a public URL
         twin = start_twin(Path(workdir))
         try:
             overhead = measure_overhead(twin, tasks=overhead_tasks)
@@ -380,9 +382,19 @@ def measure(
             raise
         finally:
             twin.stop()
+        # Side by side: polling alone (a deployment without a public webhook URL), the same tasks
+        polling = start_twin(Path(workdir), 90, "--no-replicate-webhooks")
+        try:
+            overhead_polling = measure_overhead(polling, tasks=overhead_tasks)
+        except Exception:
+            sys.stderr.write(polling.log_path.read_text()[-4000:])
+            raise
+        finally:
+            polling.stop()
     return {
         "twin_started_in_s": twin.started_in_s,
         "overhead": overhead,
+        "overhead_polling": overhead_polling,
         "concurrency": concurrency,
         "status_reads": reads,
     }

@@ -3,19 +3,18 @@ create tokens, wait for executions, read histories."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from service.adapters import aws
 from service.catalog import ResourceNames
 from twin.deployment import LocalDeployment
 from twin.examples import spec_transition_request
-from twin.gateway import ApiGateway, GatewayResponse
+from twin.gateway import ApiGateway, GatewayFront, GatewayResponse
+
+__all__ = ["GatewayFront"]
 
 #: The names of the resources every test deployment gets (stage "local").
 NAMES = ResourceNames("local")
@@ -86,56 +85,3 @@ class Stack:
 def transition_body(**overrides: Any) -> dict[str, Any]:
     """The transitions spec's example request (front/tail URLs replaced by the caller)."""
     return spec_transition_request(**overrides)
-
-
-class GatewayFront:
-    """The gateway emulator over HTTP on loopback, for Replicate's webhooks: bound at once (its URL
-    is the deployment's webhook address, known before provisioning), serving once given the gateway."""
-
-    def __init__(self) -> None:
-        front = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                gateway = front.gateway
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if gateway is None:
-                    self._send(503, [], b"")
-                    return
-                parts = urlsplit(self.path)
-                answer = gateway.handle(
-                    "POST",
-                    parts.path,
-                    query=parse_qsl(parts.query, keep_blank_values=True),
-                    headers=list(self.headers.items()),
-                    body=body,
-                )
-                self._send(answer.status, answer.headers, answer.body)
-
-            def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers:
-                    if key.lower() not in ("content-length", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.gateway: ApiGateway | None = None
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="gateway-front", daemon=True)
-        self._thread.start()
-
-    def serve(self, gateway: ApiGateway) -> None:
-        self.gateway = gateway
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -27,6 +27,7 @@ Gateway's REST APIs:
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import re
 import threading
@@ -385,3 +386,57 @@ def _http_response(result: dict[str, Any]) -> GatewayResponse:
     raw = result.get("body") or ""
     body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
     return GatewayResponse(int(result["statusCode"]), headers, body)
+
+
+class GatewayFront:
+    """The gateway emulator over HTTP on loopback, for Replicate's webhooks where the service runs in
+    process (the tests, the bench's counted run): bound at once (its URL is the deployment's webhook
+    address, known before provisioning), serving once given the gateway. The twin has its own front."""
+
+    def __init__(self) -> None:
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                gateway = front.gateway
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if gateway is None:
+                    self._send(503, [], b"")
+                    return
+                parts = urlsplit(self.path)
+                answer = gateway.handle(
+                    "POST",
+                    parts.path,
+                    query=parse_qsl(parts.query, keep_blank_values=True),
+                    headers=list(self.headers.items()),
+                    body=body,
+                )
+                self._send(answer.status, answer.headers, answer.body)
+
+            def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in ("content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.gateway: ApiGateway | None = None
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="gateway-front", daemon=True)
+        self._thread.start()
+
+    def serve(self, gateway: ApiGateway) -> None:
+        self.gateway = gateway
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -18,7 +18,8 @@ Step Functions refuses ``SendTaskSuccess`` with a token whose task already close
 "the task associated with the token has already been closed"); moto (5.2) accepts a second success
 for a token while its execution runs. The Replicate webhook route must cope with the refusal, so the
 twin refuses too: :func:`install` makes moto's callback pool answer a token that already has an
-outcome as a timed-out one.
+outcome as a timed-out one. And StopExecution ends a waiting ``.waitForTaskToken`` Task at once
+(ABORTED), where moto (5.2) let the wait run to its TimeoutSeconds and then reported FAILED.
 """
 
 from __future__ import annotations
@@ -165,3 +166,27 @@ def _close_callbacks_once() -> None:
             return bool(original(self, callback_id, outcome))
 
     CallbackPoolManager.notify = notify  # type: ignore[method-assign]
+
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    original_stop = Environment.set_stop
+
+    @functools.wraps(original_stop)
+    def set_stop(self: Any, stop_date: Any, cause: Any, error: Any) -> None:
+        original_stop(self, stop_date=stop_date, cause=cause, error=error)
+        for endpoint in list(self.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()  # the wait returns now; the stopped program records ABORTED
+
+    Environment.set_stop = set_stop  # type: ignore[method-assign]
+
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original_error = Environment.set_error
+
+    @functools.wraps(original_error)
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self.program_state(), ProgramStopped):
+            return  # stopped is final: the interrupted wait's failure does not make it FAILED
+        original_error(self, error=error)
+
+    Environment.set_error = set_error  # type: ignore[method-assign]
