@@ -11,7 +11,7 @@ import pytest
 
 from bench.counting import ReplicateRequestCounter
 from replicate_emulator import ReplicateEmulator
-from service.catalog import WorkflowTiming
+from service.catalog import EVENTS_PER_POLL_CYCLE, HISTORY_EVENTS_LIMIT, MAX_POLLS_LIMIT, WorkflowTiming
 from service.models.domain import TaskState
 from tests.support import NAMES, Stack
 from tests.workflow.test_workflow import TRANSITION_MODEL, finish, status_path, submit_transition
@@ -90,6 +90,21 @@ def test_without_a_webhook_url_the_workflow_polls_as_before(
     assert emulator.webhook_deliveries() == []  # Replicate was given no webhook
     assert set(wait_outcomes(stack, arn)) == {"TaskTimedOut"}  # every wait lasted the poll interval
     assert all(not p.hooked for p in record(stack, arn).predictions)
+    # A cycle's history events (the bound on max_polls: the history holds 25,000)
+    events = stack.history(arn)
+    starts = [
+        i
+        for i, e in enumerate(events)
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitBeforePoll"
+    ]
+    ends = [
+        i
+        for i, e in enumerate(events)
+        if e["type"] == "ChoiceStateExited" and e["stateExitedEventDetails"]["name"] == "PredictionsDone?"
+    ]
+    per_cycle = [end - start + 1 for start, end in zip(starts, ends, strict=True)]
+    assert per_cycle and max(per_cycle) <= EVENTS_PER_POLL_CYCLE, per_cycle
+    assert MAX_POLLS_LIMIT * EVENTS_PER_POLL_CYCLE + 1_000 <= HISTORY_EVENTS_LIMIT
 
 
 def test_logs_webhooks_move_the_progress_without_asking_replicate(
