@@ -66,7 +66,8 @@ def hook(status: str, received_s_ago: float, started: bool = True) -> Prediction
     ("ref_status", "checked_s_ago", "known", "due"),
     [
         ("starting", 1, None, True),  # not known to run yet: ask (to learn when it started)
-        ("processing", 10, hook("starting", 1, started=False), True),
+        ("starting", 10, hook("starting", 1, started=False), True),
+        ("processing", 10, hook("starting", 1, started=False), False),  # a GET said it runs: no need
         ("processing", 10, hook("processing", 5), False),  # the webhooks speak of it
         ("processing", 10, None, False),  # asked 10 s ago
         ("processing", 61, None, True),  # silent for a minute: the safety net asks
@@ -85,5 +86,6 @@ def test_the_poll_asks_replicate_only_when_the_webhooks_fell_silent(
         status=ref_status,
         hooked=True,
         checked_at=NOW - timedelta(seconds=checked_s_ago),
+        started_at=NOW - timedelta(seconds=20) if ref_status != "starting" else None,
     )
     assert workflow._reconcile_due(ref, known, NOW) is due

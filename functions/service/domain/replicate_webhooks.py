@@ -199,7 +199,7 @@ class ReplicateWebhooks:
         for ref in task.predictions:
             known = hook if ref.id == prediction_id else task.hooks.get(ref.id)
             status = known.status if known is not None else ref.status
-            started = known.started_at if known is not None else None
+            started = (known.started_at if known is not None else None) or ref.started_at
             entry = catalog().entry_for(ref.model)
             parts.append(
                 PredictionProgress(

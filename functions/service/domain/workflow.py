@@ -70,10 +70,30 @@ def _role(role: str) -> str:
     return ROLE_NAMES.get(role, role)
 
 
-def _from_hook(prediction_id: str, hook: PredictionHook) -> PredictionSnapshot:
-    """A prediction as its recorded webhook tells it (instead of a GET)."""
+_RANK = {"starting": 0, "processing": 1}
+
+
+def _later(status: str, other: str | None) -> str:
+    """The further along of two statuses of one prediction (an end is further than a run)."""
+    if other is None:
+        return status
+    rank = {s: _RANK.get(s, 2) for s in (status, other)}
+    return other if rank[other] > rank[status] else status
+
+
+def _from_hook(ref: PredictionRef, hook: PredictionHook | None) -> PredictionSnapshot:
+    """A prediction as its recorded webhook (or the last GET, whichever is further along) tells it."""
+    if hook is None or _later(ref.status, hook.status) != hook.status:
+        return PredictionSnapshot(
+            ref.id, ref.status, hook.fraction if hook else None, None, None, ref.started_at
+        )
     return PredictionSnapshot(
-        prediction_id, hook.status, hook.fraction, hook.output, hook.error, started_at=hook.started_at
+        ref.id,
+        hook.status,
+        hook.fraction,
+        hook.output,
+        hook.error,
+        started_at=hook.started_at or ref.started_at,
     )
 
 
@@ -234,19 +254,16 @@ class Workflow:
         for ref in state.predictions:
             hook = hooks.get(ref.id) if ref.hooked else None
             if hook is not None and hook.status in TERMINAL:
-                snapshots[ref.id] = _from_hook(ref.id, hook)
+                snapshots[ref.id] = _from_hook(ref, hook)
                 learnt[ref.id] = "webhook"
             elif webhooks and ref.hooked and not self._reconcile_due(ref, hook, now):
-                snapshots[ref.id] = (
-                    _from_hook(ref.id, hook)
-                    if hook is not None
-                    else PredictionSnapshot(ref.id, ref.status, None, None, None)
-                )
+                snapshots[ref.id] = _from_hook(ref, hook)
             else:
                 snapshots[ref.id] = self.replicate.get(ref.id)
                 ref = ref.model_copy(update={"checked_at": now})
                 learnt[ref.id] = "poll"
-            refreshed.append(ref)
+            started = snapshots[ref.id].started_at or ref.started_at
+            refreshed.append(ref.model_copy(update={"started_at": started}))
         predictions = [p.model_copy(update={"status": snapshots[p.id].status}) for p in refreshed]
         if seen is not None:
             before = {p.id: p.status for p in state.predictions}
@@ -264,7 +281,7 @@ class Workflow:
                     snapshots[p.id].fraction,
                     p.role,
                     running_s=(now - started).total_seconds()
-                    if (started := snapshots[p.id].started_at)
+                    if (started := snapshots[p.id].started_at or p.started_at)
                     else None,
                     typical_s=_typical_seconds(p.model, self.model_time_scale),
                 )
@@ -330,8 +347,9 @@ class Workflow:
     def _reconcile_due(self, ref: PredictionRef, hook: PredictionHook | None, now: datetime) -> bool:
         """Whether to ask Replicate about a prediction created with our webhook: while it is not known
         to run yet (to learn when it started), then once it has been silent ``reconcile_after_s``."""
-        status = hook.status if hook is not None else ref.status
-        if status == "starting" or (hook is not None and hook.started_at is None):
+        status = _later(ref.status, hook.status if hook is not None else None)
+        started = ref.started_at or (hook.started_at if hook is not None else None)
+        if status == "starting" or started is None:
             return True
         heard = [moment for moment in (ref.checked_at, hook.received_at if hook else None) if moment]
         return not heard or (now - max(heard)).total_seconds() >= self.reconcile_after_s

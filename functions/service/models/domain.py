@@ -82,6 +82,9 @@ class PredictionRef(Model):
     hooked: bool = False
     #: When the workflow last learnt its state from Replicate itself (its create, a GET).
     checked_at: datetime | None = None
+    #: When the model started running, as last learnt (a GET or a webhook): the progress estimate
+    #: of models that print none runs from it.
+    started_at: datetime | None = None
 
 
 class PredictionHook(Model):
