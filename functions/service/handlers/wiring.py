@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities import parameters
-
-from service.adapters.executions import Executions, WorkflowWake
+from service.adapters.executions import Executions
 from service.adapters.media import MediaStore
 from service.adapters.owners_table import OwnersTable
 from service.adapters.tasks_table import TasksTable
 from service.domain.limits import Limits
-from service.domain.replicate_webhooks import ReplicateWebhooks
 from service.domain.tasks import TaskService
 from service.settings import ReplicateWebhookSettings, StatusSettings, SubmitSettings, UploadsSettings, load
+
+if TYPE_CHECKING:  # the webhook route's objects are imported by it alone: submit's and status' cold
+    from service.domain.replicate_webhooks import ReplicateWebhooks  # starts stay as they were
 
 
 @cache
@@ -60,6 +61,11 @@ def upload_media() -> MediaStore:
 def replicate_webhooks() -> ReplicateWebhooks:
     """The webhook route: the signing secret from Secrets Manager, cached by powertools for
     ``secret_max_age_seconds`` (a secret set or rotated after the deploy is picked up by itself)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from service.adapters.executions import WorkflowWake
+    from service.domain.replicate_webhooks import ReplicateWebhooks
+
     settings = load(ReplicateWebhookSettings)
 
     def secret() -> str:
@@ -78,4 +84,7 @@ def reset() -> None:
     """Forget cached objects (tests change settings between cases)."""
     for builder in (submit_service, status_service, result_media, upload_media, replicate_webhooks):
         builder.cache_clear()
-    parameters.clear_caches()
+    import sys
+
+    if "aws_lambda_powertools.utilities.parameters" in sys.modules:  # the route's cached secret
+        sys.modules["aws_lambda_powertools.utilities.parameters"].clear_caches()
