@@ -92,12 +92,17 @@ def usage(measured: dict[str, Any], scenario: Scenario, memory_mb: dict[str, int
     (``bench.inprocess``'s ``workflow`` section)."""
     reads = scenario.status_reads
     cycles = scenario.poll_cycles
+    webhooks = float(measured.get("webhooks", {}).get("requests_per_task", 0.0))
     groups: list[tuple[dict[str, Any], float]] = [
         (measured["per_submit"], 1),
         (measured["per_status_read"], reads),
         (measured["per_api_request"], 1 + reads),  # the authorizer, on every request (no cache)
         (measured["per_task_fixed"], 1),
         (measured["per_poll_cycle"], cycles),
+        # Replicate's webhooks: the route's invocations, as many as the measured run had per task
+        # (start, logs while a model prints, completed; not scaled: the long model, the video,
+        # prints nothing, and the music and voice models run seconds whatever the video's length)
+        (measured.get("per_webhook", {}), webhooks),
     ]
     quantities = {
         "lambda_requests": 0.0,
@@ -108,6 +113,8 @@ def usage(measured: dict[str, Any], scenario: Scenario, memory_mb: dict[str, int
     }
     for functions, times in groups:
         for name, figures in functions.items():
+            if not times:
+                continue
             invocations = figures["invocations"] * times
             quantities["lambda_requests"] += invocations
             billed_s = math.ceil(figures["mean_ms"]) / 1000  # Lambda bills whole milliseconds
@@ -119,7 +126,7 @@ def usage(measured: dict[str, Any], scenario: Scenario, memory_mb: dict[str, int
     quantities["step_functions_transitions"] = (
         transitions["fixed_per_task"] + transitions["per_cycle"] * cycles
     )
-    quantities["api_gateway_requests"] = 1 + reads
+    quantities["api_gateway_requests"] = 1 + reads + webhooks
     return quantities
 
 

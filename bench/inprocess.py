@@ -44,7 +44,9 @@ from twin.examples import spec_transition_request
 #: A request as the transitions spec shows it; the images need not exist (executions do not run).
 TRANSITION_BODY: dict[str, Any] = spec_transition_request()
 API_FUNCTIONS = ("submit", "status", "authorizer")
-WORKFLOW_FUNCTIONS = ("start_predictions", "poll_predictions", "finalize", "fail_task")
+WORKFLOW_FUNCTIONS = ("start_predictions", "await_wake", "poll_predictions", "finalize", "fail_task")
+#: The functions that run once per poll cycle (WaitBeforePoll's and PollPredictions').
+CYCLE_FUNCTIONS = ("await_wake", "poll_predictions")
 
 
 #: The bench submits hundreds of tasks as one owner, faster than any owner may: its load phases lift
@@ -127,7 +129,12 @@ class Service:
 
 @contextmanager
 def provisioned(
-    *, execute: bool, timing: Any = None, replicate_url: str = "http://127.0.0.1:9", **settings: str
+    *,
+    execute: bool,
+    timing: Any = None,
+    replicate_url: str = "http://127.0.0.1:9",
+    webhook_base_url: str | None = None,
+    **settings: str,
 ) -> Iterator[Service]:
     """moto (decorator mode) with the whole service provisioned (``twin.deployment``, the functions
     in process), and a token for one owner. The authorizer runs on every request (no cache): the
@@ -143,6 +150,7 @@ def provisioned(
             timing=timing or WorkflowTiming(),
             replicate_base_url=replicate_url,
             settings={**UNLIMITED_OWNER, **settings},
+            webhook_base_url=webhook_base_url,
             **UNLIMITED_RATE,  # type: ignore[arg-type]
         )
         with deployment:
@@ -230,12 +238,15 @@ def measure_workflow(
     processing_s: float = 6.0,
     read_interval_s: float = 0.2,
     timeout_s: float = 120.0,
+    webhooks: bool = False,
 ) -> dict[str, Any]:
     """Run ``tasks`` transition tasks (the spec's example request, its images served on loopback)
-    to the end while a client, and the naive reader, poll their status."""
+    to the end while a client, and the naive reader, poll their status. ``webhooks``: the API is
+    served over loopback HTTP too and Replicate (the emulator) calls its webhook route."""
     from replicate_emulator import ReplicateEmulator
     from service.adapters import aws
     from service.catalog import WorkflowTiming
+    from twin.gateway import GatewayFront
 
     images = _serve_example_images()
     # Up to three predictions a task (video, music, voice), none queued: this run counts, not times.
@@ -245,12 +256,20 @@ def measure_workflow(
     timing = WorkflowTiming(
         poll_interval_s=poll_interval_s, max_polls=int(timeout_s / max(poll_interval_s, 1))
     )
+    front = GatewayFront() if webhooks else None
     try:
         with (
             ReplicateRequestCounter() as replicate_calls,
-            provisioned(execute=True, timing=timing, replicate_url=emulator.base_url) as service,
+            provisioned(
+                execute=True,
+                timing=timing,
+                replicate_url=emulator.base_url,
+                webhook_base_url=front.url if front else None,
+            ) as service,
             counter.instrument_invocations(),
         ):
+            if front is not None:
+                front.serve(service.gateway)
             counter.reset()
             body = TRANSITION_BODY | {
                 "front_image": f"{images.url}/front.jpg",
@@ -287,10 +306,13 @@ def measure_workflow(
                 replicate=dict(replicate_calls.requests),
                 poll_interval_s=poll_interval_s,
                 read_interval_s=read_interval_s,
+                webhook_deliveries=len(emulator.webhook_deliveries()),
             )
     finally:
         emulator.stop()
         images.stop()
+        if front is not None:
+            front.close()
 
 
 @dataclass
@@ -348,8 +370,11 @@ def _workflow_figures(
     replicate: dict[str, int],
     poll_interval_s: int,
     read_interval_s: float,
+    webhook_deliveries: int = 0,
 ) -> dict[str, Any]:
     counts = [count_transitions(history) for history in histories.values()]
+    webhook_requests = len(counter.invocation_ms("replicate_webhooks"))
+    predictions = replicate.get("create", 0)
     tasks = len(counts)
     cycles = sum(c.cycles for c in counts)
     submits = len(counter.invocation_ms("submit"))
@@ -387,8 +412,14 @@ def _workflow_figures(
         ),
         "replicate_calls": {
             "per_cycle_gets": _per(replicate.get("get", 0), cycles),
-            "creates_per_task": _per(replicate.get("create", 0), tasks),
+            "gets_per_task": _per(replicate.get("get", 0), tasks),
+            "gets_per_prediction": _per(replicate.get("get", 0), predictions),
+            "creates_per_task": _per(predictions, tasks),
             "raw": replicate,
+        },
+        "webhooks": {
+            "requests_per_task": _per(webhook_requests, tasks),
+            "deliveries_per_task": _per(webhook_deliveries, tasks),
         },
         # The per-unit figures the cost model scales (per task, per poll cycle, per API request).
         "per_submit": {name: _function_figures(counter, name, per=submits) for name in ("submit",)},
@@ -397,9 +428,12 @@ def _workflow_figures(
         "per_task_fixed": {
             name: _function_figures(counter, name, per=tasks)
             for name in WORKFLOW_FUNCTIONS
-            if name != "poll_predictions"
+            if name not in CYCLE_FUNCTIONS
         },
-        "per_poll_cycle": {"poll_predictions": _function_figures(counter, "poll_predictions", per=cycles)},
+        "per_poll_cycle": {name: _function_figures(counter, name, per=cycles) for name in CYCLE_FUNCTIONS},
+        "per_webhook": {
+            "replicate_webhooks": _function_figures(counter, "replicate_webhooks", per=webhook_requests)
+        },
         "errors": dict(counter.errors),
         "largest_item_bytes": _largest_items(counter),
     }
@@ -449,11 +483,13 @@ def measure(*, submits: int = 150, reads: int = 300, tasks: int = 3) -> dict[str
     counter.attach_service_clients()
     began = time.monotonic()
     warm = measure_warm_latency(counter, submits=submits, reads=reads)
-    workflow = measure_workflow(counter, tasks=tasks)
+    workflow = measure_workflow(counter, tasks=tasks)  # polling only: no public webhook URL
+    hooked = measure_workflow(counter, tasks=tasks, webhooks=True)
     stale = measure_stale_record(counter)
     return {
         "warm_latency": warm,
         "workflow": workflow,
+        "workflow_webhooks": hooked,
         "stale_record": stale,
         "seconds": round(time.monotonic() - began, 1),
     }

@@ -5,7 +5,8 @@ between polls); this process is the clients. Three measurements:
 
 * **orchestration overhead** — from the emulated model finishing (the prediction's
   ``completed_at``, from the emulator) to SUCCESS being visible at the status route, read every
-  0.15 s. The model's run time is spread evenly over one poll interval across the tasks (the
+  0.15 s; measured with Replicate's webhooks (the default) and again on a second twin that polls
+  alone (``--no-replicate-webhooks``). The model's run time is spread evenly over one poll interval across the tasks (the
   emulator's ``min_processing_s``), so the moment it finishes falls at every phase of the 5 s
   poll cycle, as real models' random run times do;
 * **concurrency** — tasks submitted at once, polled every 2 s like the spec's clients, counted
@@ -100,6 +101,8 @@ class RunningTwin:
     poll_interval_s: int
     started_in_s: float
     log_path: Path
+    replicate_webhooks: bool = True
+    aws_endpoint: str = ""
     api: HttpClient = field(init=False)
     emulator: HttpClient = field(init=False)
 
@@ -142,15 +145,15 @@ class RunningTwin:
                 self.process.wait(timeout=10)
 
 
-def start_twin(workdir: Path, timeout_s: float = 90) -> RunningTwin:
-    """``python -m bench.twin_server`` in its own session; its output goes to a log file."""
-    ready = workdir / "twin-ready.json"
-    log_path = workdir / "twin.log"
+def start_twin(workdir: Path, timeout_s: float = 90, *options: str) -> RunningTwin:
+    """``python -m bench.twin_server [options]`` in its own session; its output goes to a log file."""
+    ready = workdir / f"twin-ready{len(list(workdir.glob('twin-ready*')))}.json"
+    log_path = ready.with_suffix(".log")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIDEOGEN_", "MOTO_"))}
     env.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.twin_server", "--ready-file", str(ready)],
+            [sys.executable, "-m", "bench.twin_server", "--ready-file", str(ready), *options],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -175,6 +178,8 @@ def start_twin(workdir: Path, timeout_s: float = 90) -> RunningTwin:
         poll_interval_s=int(info["poll_interval_s"]),
         started_in_s=float(info["started_in_s"]),
         log_path=log_path,
+        replicate_webhooks=bool(info.get("replicate_webhooks", True)),
+        aws_endpoint=str(info.get("aws_endpoint") or ""),
     )
 
 
@@ -366,6 +371,7 @@ def measure(
     read_threads: int = 16,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-twin-") as workdir:
+        # The default: Replicate's webhooks on, as `videogen serve` and a deployment with a public URL
         twin = start_twin(Path(workdir))
         try:
             overhead = measure_overhead(twin, tasks=overhead_tasks)
@@ -376,9 +382,19 @@ def measure(
             raise
         finally:
             twin.stop()
+        # Side by side: polling alone (a deployment without a public webhook URL), the same tasks
+        polling = start_twin(Path(workdir), 90, "--no-replicate-webhooks")
+        try:
+            overhead_polling = measure_overhead(polling, tasks=overhead_tasks)
+        except Exception:
+            sys.stderr.write(polling.log_path.read_text()[-4000:])
+            raise
+        finally:
+            polling.stop()
     return {
         "twin_started_in_s": twin.started_in_s,
         "overhead": overhead,
+        "overhead_polling": overhead_polling,
         "concurrency": concurrency,
         "status_reads": reads,
     }

@@ -31,12 +31,26 @@ def main(argv: list[str] | None = None) -> int:
     # The load phases submit hundreds of tasks as one owner within a minute: far above any owner's
     # limits, which they lift (0 keeps the deployment's defaults).
     parser.add_argument("--owner-limit", type=int, default=100_000, help="per-owner limits and rate")
+    parser.add_argument(
+        "--no-replicate-webhooks",
+        dest="replicate_webhooks",
+        action="store_false",
+        help="polling only (a deployment without a public webhook URL)",
+    )
+    parser.add_argument("--poll-interval", type=int, default=None, help="seconds (default: production's 5)")
     args = parser.parse_args(argv)
 
+    from service.catalog import WorkflowTiming
     from twin.server import Twin, TwinConfig, free_port
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    config = TwinConfig(port=free_port(), render_concurrency=args.render_concurrency)
+    config = TwinConfig(
+        port=free_port(),
+        render_concurrency=args.render_concurrency,
+        replicate_webhooks=args.replicate_webhooks,
+    )
+    if args.poll_interval:
+        config.timing = WorkflowTiming(poll_interval_s=args.poll_interval, max_polls=10)
     if args.owner_limit:
         limit = str(args.owner_limit)
         config.settings = {"max_in_flight": limit, "submits_per_minute": limit, "submits_per_day": limit}
@@ -52,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             "example_request": twin.example_request(),
             "started_in_s": round(twin.started_in_s, 2),
             "poll_interval_s": twin.config.timing.poll_interval_s,
+            "replicate_webhooks": twin.config.replicate_webhooks,
+            # moto's endpoint: the executions' histories (not printed by `videogen serve` either)
+            "aws_endpoint": twin.deployment.aws_endpoint,
         }
         partial = args.ready_file.with_suffix(".partial")
         partial.write_text(json.dumps(ready))

@@ -98,6 +98,18 @@ class Api(Construct):
                 tracing_enabled=True,
                 throttling_rate_limit=config.api_throttle_rate_limit,
                 throttling_burst_limit=config.api_throttle_burst_limit,
+                # Replicate's webhooks get a throttle of their own: logs webhooks (up to 2/s per
+                # running prediction) must not use up the one clients share. A throttled webhook
+                # costs latency only (Replicate retries a completed one; the workflow polls).
+                method_options={
+                    f"{resource_path(path)}/{method}": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=config.replicate_webhook_rate_limit,
+                        throttling_burst_limit=config.replicate_webhook_burst_limit,
+                    )
+                    for spec in FUNCTIONS
+                    if not spec.authorized
+                    for method, path in spec.routes
+                },
             ),
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=origins,
@@ -122,7 +134,11 @@ class Api(Construct):
                 continue
             integration = apigw.LambdaIntegration(functions.functions[spec.name], allow_test_invoke=False)
             for method, path in spec.routes:
-                self.rest_api.root.resource_for_path(resource_path(path)).add_method(
+                resource = self.rest_api.root.resource_for_path(resource_path(path))
+                if not spec.authorized:
+                    self._signed_route(resource.add_method(method, integration, api_key_required=False))
+                    continue
+                resource.add_method(
                     method,
                     integration,
                     authorizer=self.authorizer,
@@ -189,4 +205,23 @@ class Api(Construct):
                 ),
             ],
             apply_to_children=True,
+        )
+
+    @staticmethod
+    def _signed_route(method: apigw.Method) -> None:
+        """A route without the authorizer: Replicate's webhooks, authorized by their signature."""
+        NagSuppressions.add_resource_suppressions(
+            method,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-APIG4",
+                    reason="Replicate's webhooks carry no token: the handler verifies Replicate's "
+                    "signature (HMAC-SHA256 with the account's signing secret, 5-minute tolerance) "
+                    "before reading or writing anything; a forged or stale call is a 401 or 400.",
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-COG4",
+                    reason="Replicate cannot present a Cognito token; its signature is the authorization.",
+                ),
+            ],
         )

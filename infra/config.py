@@ -16,7 +16,14 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-from service.catalog import AUTHORIZER_CACHE_S, OWNER_THROTTLE, ResourceNames
+from service.catalog import (
+    AUTHORIZER_CACHE_S,
+    EVENTS_PER_POLL_CYCLE,
+    HISTORY_EVENTS_LIMIT,
+    MAX_POLLS_LIMIT,
+    OWNER_THROTTLE,
+    ResourceNames,
+)
 from service.model_catalog import CatalogError, catalog
 from service.settings import SubmitSettings
 
@@ -113,6 +120,20 @@ class StackConfig:
     cors_allow_origins: tuple[str, ...] = ("*",)
     #: API Gateway execution logging: ERROR (failures only) or INFO (every request, costs more).
     api_execution_log_level: str = "ERROR"
+    #: Replicate's webhooks: "on" (StartPredictions gives Replicate the API's webhook URL) or "off"
+    #: (no webhooks: the workflow polls every poll interval, as before).
+    replicate_webhooks: str = "on"
+    #: The API's public address for Replicate, when not the stage's execute-api URL (a custom
+    #: domain); the webhook route's path is appended.
+    replicate_webhook_base_url: str = ""
+    #: With webhooks: a prediction they have been silent about this long is read from Replicate.
+    replicate_webhook_reconcile_seconds: int = 60
+    #: The webhook route's own throttle (logs webhooks can be 2/s per running prediction); it does not
+    #: count against the stage's throttle the clients share.
+    replicate_webhook_rate_limit: int = 100
+    replicate_webhook_burst_limit: int = 200
+    #: Webhooks refused for their signature (or a secret not set) in 5 minutes before the alarm.
+    alarm_webhook_signature_failures: int = 5
     alarm_api_5xx_percent: int = 5
     alarm_failed_executions: int = 3
     alarm_workflow_function_errors: int = 5
@@ -128,8 +149,11 @@ class StackConfig:
                 problems.append(f"{key}: {error}")
         if not 1 <= self.poll_interval_seconds <= 300:
             problems.append("poll_interval_seconds: between 1 and 300")
-        if not 1 <= self.max_polls <= 5000:
-            problems.append("max_polls: between 1 and 5000 (each poll is ~4 state transitions)")
+        if not 1 <= self.max_polls <= MAX_POLLS_LIMIT:
+            problems.append(
+                f"max_polls: between 1 and {MAX_POLLS_LIMIT} (each poll cycle adds up to "
+                f"{EVENTS_PER_POLL_CYCLE} events to the execution's history, which holds {HISTORY_EVENTS_LIMIT:,})"
+            )
         if self.retention_days < 1:
             problems.append("retention_days: at least 1")
         if self.log_retention_days not in _RETENTION_DAYS:
@@ -165,6 +189,18 @@ class StackConfig:
             problems.append(
                 "cors_allow_origins: origins like 'https://app.example.com' (scheme and host, no path)"
             )
+        if self.replicate_webhooks not in ("on", "off"):
+            problems.append("replicate_webhooks: on or off")
+        if self.replicate_webhook_base_url and not re.match(
+            r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?$", self.replicate_webhook_base_url
+        ):
+            problems.append("replicate_webhook_base_url: an https:// address (the API's public base URL)")
+        if self.replicate_webhook_reconcile_seconds < 5:
+            problems.append("replicate_webhook_reconcile_seconds: at least 5")
+        if self.replicate_webhook_rate_limit < 1 or self.replicate_webhook_burst_limit < 1:
+            problems.append("replicate_webhook_rate_limit / replicate_webhook_burst_limit: at least 1")
+        if self.alarm_webhook_signature_failures < 1:
+            problems.append("alarm_webhook_signature_failures: at least 1")
         if self.api_execution_log_level not in ("ERROR", "INFO"):
             problems.append("api_execution_log_level: ERROR or INFO")
         if problems:

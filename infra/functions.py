@@ -112,7 +112,13 @@ class ServiceFunctions(Construct):
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
                     reason="X-Ray active tracing: xray:PutTraceSegments and PutTelemetryRecords "
-                    "do not support resource-level permissions (Resource must be *).",
+                    "do not support resource-level permissions (Resource must be *)"
+                    + (
+                        "; nor does states:SendTaskSuccess for a callback's task token (the token is "
+                        "the authorization), granted to this function alone."
+                        if "executions:wake" in spec.needs
+                        else "."
+                    ),
                     applies_to=["Resource::*"],
                 )
             ],
@@ -143,6 +149,8 @@ class ServiceFunctions(Construct):
             "owners_table": self.storage.tables["owners"].table_name,
             "media_bucket": self.storage.media_bucket.bucket_name,
             "replicate_secret_name": self.config.replicate_secret_name,
+            "replicate_webhook_secret_name": self.config.names.replicate_webhook_secret,
+            "webhook_reconcile_seconds": str(self.config.replicate_webhook_reconcile_seconds),
             "task_ttl_days": str(self.config.retention_days),
             "transition_model": self.config.transition_model,
             "dream_model": self.config.dream_model,
@@ -150,6 +158,13 @@ class ServiceFunctions(Construct):
             "submits_per_minute": str(self.config.owner_submits_per_minute),
             "submits_per_day": str(self.config.owner_submits_per_day),
         }
+
+    def give_webhook_url(self, url: str) -> None:
+        """Replicate's webhooks on: the functions that read ``replicate_webhook_url`` get it (the API's
+        URL exists only once the API does, after the functions)."""
+        for spec in FUNCTIONS:
+            if "replicate_webhook_url" in spec.settings.fields():
+                self.functions[spec.name].add_environment(variable("replicate_webhook_url"), url)
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         """powertools settings for all; the ``VIDEOGEN_*`` variables of the function's settings class
@@ -169,6 +184,7 @@ class ServiceFunctions(Construct):
             owners_table=self.storage.tables["owners"],
             media_bucket=self.storage.media_bucket,
             replicate_secret=self.storage.replicate_secret,
+            replicate_webhook_secret=self.storage.replicate_webhook_secret,
             state_machine=state_machine,
             cleanup_dead_letters=cleanup_dead_letters,
         )

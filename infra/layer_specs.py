@@ -52,11 +52,13 @@ def lock_path(spec: LayerSpec) -> Path:
 
 
 #: API functions (authorizer, submit, status, uploads): never replicate, never ffmpeg.
-API_LAYER = LayerSpec("api", "powertools, pydantic", ("aws-lambda-powertools", "pydantic"))
+API_LAYER = LayerSpec(
+    "api", "powertools, pydantic, standardwebhooks", ("aws-lambda-powertools", "pydantic", "standardwebhooks")
+)
 #: Workflow functions: the API set plus the Replicate client; self-contained (used instead of API_LAYER).
 WORKFLOW_LAYER = LayerSpec(
     "workflow",
-    "powertools, pydantic, replicate, httpx",
+    "powertools, pydantic, standardwebhooks, replicate, httpx",
     (*API_LAYER.packages, "replicate", "httpx"),
 )
 #: Only for functions whose catalog entry says ``ffmpeg=True``: the static ffmpeg (~170 MB unpacked).

@@ -19,7 +19,15 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.functions import pascal_case
-from service.catalog import FUNCTIONS, INTERNAL_ERRORS_METRIC, METRICS_NAMESPACE, SERVICE_NAME
+from service.catalog import (
+    FUNCTIONS,
+    INTERNAL_ERRORS_METRIC,
+    METRICS_NAMESPACE,
+    PREDICTIONS_COMPLETED_METRIC,
+    SERVICE_NAME,
+    WEBHOOKS_RECORDED_METRIC,
+    WEBHOOKS_REFUSED_METRIC,
+)
 
 PERIOD = Duration.minutes(5)
 
@@ -27,6 +35,10 @@ PERIOD = Duration.minutes(5)
 TASK_KINDS = ("transition", "dream")
 #: Values of the ``error_type`` dimension of ReplicateErrors (``service.domain.errors``).
 REPLICATE_ERROR_TYPES = ("ReplicateRateLimited", "ReplicateUnavailable", "ReplicateRejected")
+#: Why the Replicate webhook route refused a webhook (``service.domain.replicate_webhooks``).
+WEBHOOK_REFUSALS = ("malformed", "stale", "signature", "secret")
+#: How PollPredictions learnt a prediction's end.
+COMPLETION_SOURCES = ("webhook", "poll")
 #: Count metrics by kind, and the others with the statistic that reads right.
 TASK_COUNTS = ("TasksSubmitted", "TasksSucceeded", "TasksFailed", "TasksTimedOut")
 
@@ -55,6 +67,8 @@ class Monitored:
     tables: dict[str, dynamodb.Table]
     #: Execution events the clean-up could not handle.
     dead_letters: sqs.IQueue
+    #: Replicate's webhooks are on (their alarm and widgets are there either way: off, they stay empty).
+    webhooks: bool = True
 
 
 class Observability(Construct):
@@ -135,6 +149,24 @@ class Observability(Construct):
                 period=PERIOD, statistic="Maximum"
             ),
             threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+        )
+        self._alarm(
+            "ReplicateWebhookSignatureFailures",
+            "replicate-webhook-signature-failures",
+            f"At least {self.config.alarm_webhook_signature_failures} Replicate webhooks were refused "
+            "for their signature (forged, or the signing secret is not Replicate's) in 5 minutes.",
+            metric=cw.MathExpression(
+                expression="FILL(signature, 0) + FILL(secret, 0)",
+                using_metrics={
+                    reason: business_metric(WEBHOOKS_REFUSED_METRIC, reason=reason)
+                    for reason in ("signature", "secret")
+                },
+                label="webhooks refused for their signature",
+                period=PERIOD,
+            ),
+            threshold=self.config.alarm_webhook_signature_failures,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
         )
@@ -287,6 +319,25 @@ class Observability(Construct):
             cw.GraphWidget(
                 title="Polls per task",
                 left=[business_metric("PollsPerTask", "Average", kind=kind) for kind in TASK_KINDS],
+                width=12,
+            ),
+        )
+
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Prediction ends: learnt from a webhook vs by polling Replicate",
+                left=[
+                    business_metric(PREDICTIONS_COMPLETED_METRIC, seen_by=source)
+                    for source in COMPLETION_SOURCES
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Replicate webhooks: recorded (woke a wait or not) and refused",
+                left=[business_metric(WEBHOOKS_RECORDED_METRIC, woke=woke) for woke in ("true", "false")],
+                right=[
+                    business_metric(WEBHOOKS_REFUSED_METRIC, reason=reason) for reason in WEBHOOK_REFUSALS
+                ],
                 width=12,
             ),
         )

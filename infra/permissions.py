@@ -42,6 +42,7 @@ class GrantTargets:
     owners_table: dynamodb.ITable
     media_bucket: s3.IBucket
     replicate_secret: secretsmanager.ISecret
+    replicate_webhook_secret: secretsmanager.ISecret
     state_machine: sfn.StateMachine
     #: Where the clean-up's events go when it cannot handle them (``infra/events.py``).
     cleanup_dead_letters: sqs.IQueue
@@ -82,6 +83,13 @@ NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str
     # Presigned PUTs are signed with the function's credentials: one single PUT, uploads/ only.
     "media:upload": (("s3:PutObject", "s3:GetObject"), lambda t: t.object_arns(UPLOAD_PREFIXES)),
     "replicate:secret": (("secretsmanager:GetSecretValue",), lambda t: [t.replicate_secret.secret_arn]),
+    "replicate:webhook-secret": (
+        ("secretsmanager:GetSecretValue",),
+        lambda t: [t.replicate_webhook_secret.secret_arn],
+    ),
+    # SendTaskSuccess has no resource-level permission for a callback's task token (the token is
+    # the authorization; a statement naming the state machine is an implicit deny at run time).
+    "executions:wake": (("states:SendTaskSuccess",), lambda t: ["*"]),
     # Lambda sends a failed asynchronous invocation to the on-failure destination with the role.
     "cleanup:dead-letter": (("sqs:SendMessage",), lambda t: [t.cleanup_dead_letters.queue_arn]),
 }

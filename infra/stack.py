@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
 from infra.api import Api
@@ -15,6 +15,7 @@ from infra.observability import Monitored, Observability
 from infra.storage import Storage
 from infra.web import Web
 from infra.workflow import Workflow
+from service.catalog import replicate_webhook_url
 
 
 class VideoGenStack(Stack):
@@ -39,6 +40,16 @@ class VideoGenStack(Stack):
         self.functions.connect(self.workflow.state_machine, self.execution_events.dead_letters)
         self.web = Web(self, "Web", config=config, storage=self.storage)
         self.api = Api(self, "Api", config=config, functions=self.functions, page_origin=self.web.origin)
+        # Replicate's webhooks: StartPredictions gives Replicate the API's URL. Built from the API's
+        # id, not its stage (the stage depends on submit, which depends on the state machine, which
+        # depends on StartPredictions: a cycle).
+        self.webhook_url: str | None = None
+        if config.replicate_webhooks == "on":
+            base = config.replicate_webhook_base_url or (
+                f"https://{self.api.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{config.stage}/"
+            )
+            self.webhook_url = replicate_webhook_url(base)
+            self.functions.give_webhook_url(self.webhook_url)
         self.web.publish(api_url=self.api.rest_api.url, cors_origins=self.api.cors_origins)
         self.observability = Observability(
             self,
@@ -50,6 +61,7 @@ class VideoGenStack(Stack):
                 state_machine=self.workflow.state_machine,
                 tables=self.storage.tables,
                 dead_letters=self.execution_events.dead_letters,
+                webhooks=config.replicate_webhooks == "on",
             ),
         )
 
@@ -80,6 +92,10 @@ class VideoGenStack(Stack):
             "ReplicateSecretName": (
                 config.replicate_secret_name,
                 "Set its value: aws secretsmanager put-secret-value",
+            ),
+            "ReplicateWebhookSecretName": (
+                config.names.replicate_webhook_secret,
+                "Set it to Replicate's signing secret (GET /v1/webhooks/default/secret): docs/operations.md",
             ),
             "StateMachineArn": (
                 self.workflow.state_machine.state_machine_arn,

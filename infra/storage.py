@@ -1,5 +1,5 @@
 """Data: the DynamoDB tables of the catalog, the media bucket (with its access-log bucket), the
-Replicate token secret."""
+Replicate token secret and Replicate's webhook signing secret."""
 
 from __future__ import annotations
 
@@ -118,6 +118,31 @@ class Storage(Construct):
                     reason="A third-party API token: Replicate issues and revokes it, so Secrets "
                     "Manager cannot rotate it; ops rotate by hand (docs/operations.md) and the "
                     "functions re-read it every 5 minutes.",
+                )
+            ],
+        )
+
+        # Replicate's webhook signing secret (whsec_..., GET /v1/webhooks/default/secret with the token):
+        # ops set it after the first deploy (docs/operations.md). Until then the generated placeholder
+        # is no signing key: the webhook route refuses every webhook (the signature-failure alarm
+        # says so) and the workflow finishes tasks by polling, as without webhooks.
+        self.replicate_webhook_secret = secretsmanager.Secret(
+            self,
+            "ReplicateWebhookSecret",
+            secret_name=config.names.replicate_webhook_secret,
+            description="Replicate's webhook signing secret (whsec_...); set with put-secret-value",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=40
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.replicate_webhook_secret,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SMG4",
+                    reason="Replicate issues the signing secret (one per account); Secrets Manager cannot "
+                    "rotate it. The route re-reads it every 5 minutes.",
                 )
             ],
         )

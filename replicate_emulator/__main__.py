@@ -48,7 +48,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"replicate emulator: {exc}", file=sys.stderr)
         return 2
     emulator = ReplicateEmulator(
-        api_token=args.api_token, render_concurrency=args.render_concurrency, config=config
+        api_token=args.api_token,
+        render_concurrency=args.render_concurrency,
+        config=config,
+        webhook_secret=args.webhook_secret,
     )
     if args.faults:
         try:

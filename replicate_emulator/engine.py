@@ -111,6 +111,14 @@ class Prediction:
         self.error: str | None = None
         self._logs: list[str] = []
         self._processes: set[subprocess.Popen[str]] = set()
+        #: Told of every change a webhook reports (``logs``, ``output``, ``completed``), outside the lock.
+        self.listener: Callable[[str], None] | None = None
+
+    def _tell(self, *events: str) -> None:
+        listener = self.listener
+        if listener is not None:
+            for event in events:
+                listener(event)
 
     # ----------------------------------------------------------------------------------- transitions
 
@@ -118,6 +126,7 @@ class Prediction:
         """Append to the logs as ``print(message, end=end)`` would write to stdout."""
         with self.lock:
             self._logs.append(message + end)
+        self._tell("logs")
 
     def note(self, key: str, value: Any) -> None:
         with self.lock:
@@ -154,6 +163,7 @@ class Prediction:
             self.error = error
             self.completed_at = _now()
         self.done.set()
+        self._tell(*(("output", "completed") if output is not None else ("completed",)))
         return True
 
     def cancel(self) -> None:
@@ -168,6 +178,7 @@ class Prediction:
         for proc in processes:
             _kill(proc)
         self.done.set()
+        self._tell("completed")
 
     def attach_process(self, proc: subprocess.Popen[str]) -> None:
         with self.lock:
@@ -364,8 +375,15 @@ class Engine:
     # ----------------------------------------------------------------------------------- public API
 
     def create(
-        self, spec: ModelSpec, raw_input: dict[str, Any], checked: CheckedInput, plan: FaultPlan
+        self,
+        spec: ModelSpec,
+        raw_input: dict[str, Any],
+        checked: CheckedInput,
+        plan: FaultPlan,
+        before_start: Callable[[Prediction], None] | None = None,
     ) -> Prediction:
+        """A new prediction, running. ``before_start`` sees it before its thread starts (its
+        webhooks subscribe there, so that they miss nothing)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("emulator is shutting down")
@@ -379,6 +397,8 @@ class Engine:
             # sees every thread that might still be alive.
             self._threads = {pid: t for pid, t in self._threads.items() if t.ident is None or t.is_alive()}
             self._threads[prediction.id] = thread
+        if before_start is not None:
+            before_start(prediction)
         thread.start()
         return prediction
 

@@ -8,6 +8,9 @@ from typing import Any
 
 _COUNTERS = ("throttle_creates", "throttle_gets", "unavailable_creates")
 _MODEL_SETS = ("abort", "never_finish", "remove_data_on_download")
+#: Webhook faults naming events (start, output, logs, completed, or "*").
+_EVENT_SETS = ("drop_webhooks", "duplicate_webhooks", "forge_webhooks", "stale_webhooks")
+_WEBHOOK_EVENTS = ("start", "output", "logs", "completed", "*")
 
 
 @dataclass
@@ -41,6 +44,19 @@ class Faults:
     """Time spent in ``starting`` before ``processing`` (queueing for a render slot comes on top)."""
     min_processing_s: float = 0.0
     """A prediction stays ``processing`` at least this long; renders are paced to fill the time."""
+    drop_webhooks: set[str] = field(default_factory=set)
+    """Webhook events (``start``, ``output``, ``logs``, ``completed``, ``"*"``) that are lost: never
+    sent, never retried."""
+    delay_webhooks_s: float = 0.0
+    """Every webhook is sent this much later."""
+    duplicate_webhooks: set[str] = field(default_factory=set)
+    """Events sent twice, with the same ``webhook-id`` (as a retry after a lost answer is)."""
+    reorder_webhooks: bool = False
+    """A prediction's webhooks are held until it ends, then sent newest first."""
+    forge_webhooks: set[str] = field(default_factory=set)
+    """Events replaced by a forgery: the prediction claimed failed, signed with another key."""
+    stale_webhooks: set[str] = field(default_factory=set)
+    """Events signed correctly but dated ten minutes ago (a replay), instead of now."""
 
     def failure_for(self, model: str) -> str | None:
         return self.fail.get(model, self.fail.get("*"))
@@ -70,6 +86,12 @@ class Faults:
             "reject_input": dict(self.reject_input),
             "start_delay_s": self.start_delay_s,
             "min_processing_s": self.min_processing_s,
+            "drop_webhooks": sorted(self.drop_webhooks),
+            "delay_webhooks_s": self.delay_webhooks_s,
+            "duplicate_webhooks": sorted(self.duplicate_webhooks),
+            "reorder_webhooks": self.reorder_webhooks,
+            "forge_webhooks": sorted(self.forge_webhooks),
+            "stale_webhooks": sorted(self.stale_webhooks),
         }
 
 
@@ -104,6 +126,16 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise FaultsError(f"{name} must be a list of model names")
         return set(value)
+    if name in _EVENT_SETS:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(v in _WEBHOOK_EVENTS for v in value):
+            raise FaultsError(f"{name} must be a list of webhook events: {', '.join(_WEBHOOK_EVENTS)}")
+        return set(value)
+    if name == "reorder_webhooks":
+        if not isinstance(value, bool):
+            raise FaultsError(f"{name} must be true or false")
+        return value
     if name in ("fail", "reject_input"):
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()

@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="each run lasts at least the model's typical time times this (0: as fast as ffmpeg renders)",
     )
     parser.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="the account's webhook signing secret, whsec_<base64> (default: a new random one)",
+    )
+    parser.add_argument(
         "--log-level", default="INFO", help="logging level; INFO also logs every HTTP request (default INFO)"
     )
     return parser

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -40,6 +41,7 @@ from .errors import InputValidationError, InvalidField
 from .faults import Faults, FaultsError, FaultState, coerce_fault_updates
 from .limits import RateLimiter, retry_after_seconds, throttled_detail
 from .validation import CheckedInput, json_type
+from .webhooks import DEFAULT_EVENTS, EVENTS, WebhookFaults, WebhookSender
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("replicate_emulator.access")
@@ -70,6 +72,7 @@ class ReplicateEmulator:
         api_token: str | None = None,
         render_concurrency: int = 2,
         config: EmulatorConfig | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         if render_concurrency < 1:
             raise ValueError("render_concurrency must be at least 1")
@@ -81,6 +84,8 @@ class ReplicateEmulator:
         self._config = ConfigState(config or EmulatorConfig())
         self.limiter = RateLimiter()
         self._fault_state = FaultState()
+        #: The account's webhook signing secret (``whsec_…``) and the deliveries made with it.
+        self.webhooks = WebhookSender(webhook_secret, base_url=lambda: self.base_url)
         self._engine: Engine | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -116,6 +121,7 @@ class ReplicateEmulator:
         if server is None:
             return
         server.shutdown()  # no new connections
+        self.webhooks.close()  # the cancellations below send no webhooks
         if engine is not None:
             engine.close(_JOIN_TIMEOUT_S)  # releases handlers blocked in Prefer: wait
         self._connections.close_all(_JOIN_TIMEOUT_S)  # keep-alive connections and their threads
@@ -162,7 +168,8 @@ class ReplicateEmulator:
 
     def reset(self) -> None:
         """Cancel and forget all predictions (and their files); default faults, the constructor's
-        config, empty rate-limit windows."""
+        config, empty rate-limit windows, no webhook deliveries (those of the forgotten predictions stop)."""
+        self.webhooks.reset()
         self.engine.forget_all(_JOIN_TIMEOUT_S)
         self._fault_state.reset()
         self._config.reset()
@@ -179,6 +186,10 @@ class ReplicateEmulator:
         """Every prediction as ``GET /v1/predictions/{id}`` shows it, plus ``_emulator`` (dropped
         input keys, what the renderer chose)."""
         return [p.to_json(self.base_url, internal=True) for p in self.engine.all()]
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook delivery attempt since the last reset (``GET /_emulator/webhooks``)."""
+        return [d.to_json() for d in self.webhooks.deliveries()]
 
     def running_ffmpeg_pids(self) -> list[int]:
         """PIDs of ffmpeg renders still running (for tests asserting nothing is left behind)."""
@@ -284,6 +295,11 @@ def _register_prediction_routes(app: Flask, emu: ReplicateEmulator) -> None:
             return problem(404, "Not found", NOT_FOUND_DETAIL)
         return jsonify(prediction.to_json(request.host_url))
 
+    @app.get("/v1/webhooks/default/secret")
+    def webhook_secret() -> Response:
+        """The account's signing secret: verify webhooks with it."""
+        return jsonify({"key": emu.webhooks.secret})
+
     @app.post("/v1/predictions/<prediction_id>/cancel")
     def cancel_prediction(prediction_id: str) -> Response:
         prediction = emu.engine.get(prediction_id)
@@ -328,17 +344,58 @@ def _create(emu: ReplicateEmulator, lookup: ModelLookup) -> Response:
             {"type": f.type, "field": f.field, "description": f.description} for f in exc.invalid_fields
         ]
         return problem(422, "Input validation failed", exc.detail, invalid_fields=invalid)
+    webhook, events, refusal = _webhook_request(body)
+    if refusal is not None:
+        return refusal
     if checked.ignored:
         log.warning("%s: ignoring unknown input(s) %s", spec.full_name, ", ".join(checked.ignored))
     plan = FaultPlan.for_model(emu.faults, spec, emu.config.model_time_scale)
+    hook_faults = WebhookFaults.of(emu.faults)
+
+    def subscribe(prediction: Prediction) -> None:
+        if webhook is not None:
+            prediction.listener = emu.webhooks.subscribe(prediction, webhook, events, hook_faults).notify
+
     try:
-        prediction = emu.engine.create(spec, raw_input or {}, checked, plan)
+        prediction = emu.engine.create(spec, raw_input or {}, checked, plan, before_start=subscribe)
     except RuntimeError:
         return problem(503, "Service Unavailable", "The emulator is shutting down")
     wait_s = _prefer_wait_seconds(request.headers.get("Prefer"))
     if wait_s:
         prediction.done.wait(wait_s)
     return _prediction_response(prediction, 201)
+
+
+def _webhook_request(body: dict[str, Any]) -> tuple[str | None, frozenset[str], Response | None]:
+    """``webhook`` (an http(s) URL) and ``webhook_events_filter`` (events) of a create, checked as
+    Replicate checks them: a 422 naming the field."""
+    webhook = body.get("webhook")
+    events = body.get("webhook_events_filter")
+    invalid = []
+    if webhook is not None:
+        parts = urlsplit(webhook) if isinstance(webhook, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            invalid.append(("webhook", "format", "Does not match format 'uri'"))
+    if events is not None:
+        if not isinstance(events, list):
+            invalid.append(("webhook_events_filter", "invalid_type", "Invalid type. Expected: array"))
+        else:
+            allowed = ", ".join(json.dumps(e) for e in EVENTS)
+            invalid += [
+                (
+                    f"webhook_events_filter.{i}",
+                    "enum",
+                    f"webhook_events_filter.{i} must be one of the following: {allowed}",
+                )
+                for i, event in enumerate(events)
+                if event not in EVENTS
+            ]
+    if invalid:
+        detail = "".join(f"- {field}: {description}\n" for field, _, description in invalid)
+        fields = [{"type": kind, "field": field, "description": text} for field, kind, text in invalid]
+        return None, frozenset(), problem(422, "Input validation failed", detail, invalid_fields=fields)
+    chosen = frozenset(events) if isinstance(events, list) else DEFAULT_EVENTS
+    return (webhook if isinstance(webhook, str) else None), chosen, None
 
 
 def _checked_input(emu: ReplicateEmulator, spec: models.ModelSpec, raw_input: Any) -> CheckedInput:
@@ -482,6 +539,10 @@ def _register_control_routes(app: Flask, emu: ReplicateEmulator) -> None:
     def reset() -> Response:
         emu.reset()
         return jsonify(emu.faults.to_json())
+
+    @app.get("/_emulator/webhooks")
+    def webhook_deliveries() -> Response:
+        return jsonify(emu.webhook_deliveries())
 
     @app.get("/_emulator/predictions")
     def predictions() -> Response:

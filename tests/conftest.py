@@ -30,7 +30,7 @@ from moto import mock_aws
 from service import settings
 from service.catalog import WorkflowTiming
 from service.handlers import wiring, workflow_wiring
-from tests.support import Stack
+from tests.support import GatewayFront, Stack
 from twin import lambda_runner
 from twin.deployment import LocalDeployment
 
@@ -60,30 +60,43 @@ def deploy(moto_aws: None) -> Iterator[Callable[..., Stack]]:
     """Provision the whole service in moto (``twin.deployment``, in-process runtime); call with the
     timing, the Replicate URL and the settings overrides a test needs."""
     deployments: list[LocalDeployment] = []
+    fronts: list[GatewayFront] = []
 
     def _deploy(
         timing: WorkflowTiming | None = None,
         replicate_base_url: str | None = None,
         *,
         owner_throttle: tuple[float, int] | None = None,
+        webhooks: bool = False,
         **overrides: str,
     ) -> Stack:
+        """``webhooks``: the API is also served over HTTP on loopback and Replicate is given its
+        webhook URL (as a deployment with a public address)."""
         throttle = {}
         if owner_throttle is not None:
             throttle = {"owner_rate_limit": owner_throttle[0], "owner_burst_limit": owner_throttle[1]}
+        front = GatewayFront() if webhooks else None
+        if front is not None:
+            fronts.append(front)
         deployment = LocalDeployment(
             timing=timing or WorkflowTiming(1, 30),
             replicate_base_url=replicate_base_url,
             settings=overrides,
+            webhook_base_url=front.url if front is not None else None,
             **throttle,  # type: ignore[arg-type]
         ).provision()
         deployments.append(deployment)
         _reset_process_caches()
-        return Stack(deployment)
+        stack = Stack(deployment)
+        if front is not None:
+            front.serve(stack.gateway)
+        return stack
 
     yield _deploy
     for deployment in deployments:
         deployment.close()
+    for front in fronts:
+        front.close()
 
 
 @pytest.fixture

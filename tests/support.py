@@ -12,7 +12,9 @@ from service.adapters import aws
 from service.catalog import ResourceNames
 from twin.deployment import LocalDeployment
 from twin.examples import spec_transition_request
-from twin.gateway import ApiGateway, GatewayResponse
+from twin.gateway import ApiGateway, GatewayFront, GatewayResponse
+
+__all__ = ["GatewayFront"]
 
 #: The names of the resources every test deployment gets (stage "local").
 NAMES = ResourceNames("local")

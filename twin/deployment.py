@@ -44,6 +44,7 @@ from service.catalog import (
     ResourceNames,
     WorkflowTiming,
     function_environment,
+    replicate_webhook_url,
     runtime_environment,
     workflow_substitutions,
 )
@@ -128,6 +129,9 @@ class LocalDeployment:
     owner_burst_limit: int = OWNER_THROTTLE.burst
     #: Origins browsers may call from (the API's CORS, the media bucket's CORS rule).
     cors_origin: str = "*"
+    #: The API's address as Replicate reaches it (its webhooks go to ``…/api/replicate-webhooks/``),
+    #: or None: no webhooks, the workflow polls (a deployment without a public webhook URL).
+    webhook_base_url: str | None = None
 
     state_machine_arn: str = ""
     usage_plan_id: str = ""
@@ -163,7 +167,10 @@ class LocalDeployment:
             "owners_table": self.names.table("owners"),
             "media_bucket": self.names.media_bucket,
             "replicate_secret_name": self.names.replicate_secret,
+            "replicate_webhook_secret_name": self.names.replicate_webhook_secret,
         }
+        if self.webhook_base_url:
+            values["replicate_webhook_url"] = replicate_webhook_url(self.webhook_base_url)
         if self.state_machine_arn:
             values["state_machine_arn"] = self.state_machine_arn
         if self.replicate_base_url:
@@ -172,6 +179,22 @@ class LocalDeployment:
             parts = urlsplit(self.replicate_base_url)
             values["output_origins"] = f"{parts.scheme}://{parts.netloc}"
         return values | dict(self.settings)
+
+    def _replicate_signing_secret(self) -> str:
+        if not self.replicate_base_url:
+            return "not-set"
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{self.replicate_base_url.rstrip('/')}/v1/webhooks/default/secret",
+            headers={"Authorization": f"Bearer {self.replicate_api_token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return str(json.loads(answer.read())["key"])
+        except (OSError, ValueError, KeyError, urllib.error.URLError):
+            return "not-set"
 
     def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
         """The function's ``VIDEOGEN_*`` variables (its settings class decides which)."""
@@ -243,6 +266,12 @@ class LocalDeployment:
         )["id"]
         self.client("secretsmanager").create_secret(
             Name=names.replicate_secret, SecretString=self.replicate_api_token
+        )
+        # As operators do after a deploy (docs/operations.md): Replicate's signing secret, read with
+        # the API token from GET /v1/webhooks/default/secret. Without a reachable Replicate (API
+        # tests), a value that verifies nothing: every webhook is refused, as on a fresh stack.
+        self.client("secretsmanager").create_secret(
+            Name=names.replicate_webhook_secret, SecretString=self._replicate_signing_secret()
         )
         trust = {
             "Version": "2012-10-17",

@@ -8,6 +8,8 @@ Gateway's REST APIs:
   stack's mock OPTIONS methods answer it, without the authorizer;
 * an unknown path, or a method the path does not have, is a MISSING_AUTHENTICATION_TOKEN
   response (404 in our stack);
+* a route whose function is not ``authorized`` (the Replicate webhook route) goes straight to its
+  function, without the authorizer or an API key, as the stack's method with no authorization;
 * the TOKEN authorizer runs first: no ``Authorization`` header, or one that does not match the
   identity validation expression (``service.domain.auth.HEADER_PATTERN``), is a 401 without
   invoking it; ``Unauthorized`` from it a 401, any other error a 500, a Deny policy a 403; its
@@ -25,6 +27,7 @@ Gateway's REST APIs:
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import re
 import threading
@@ -185,6 +188,14 @@ class ApiGateway:
         if matched is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         route, path_parameters = matched
+        if not route.spec.authorized:  # no authorizer, no API key: the handler checks a signature
+            event = self.proxy_event(
+                route, path, path_parameters, query or [], headers, body, {}, request_id, source_ip
+            )
+            result, errored = self.invoke(route.spec, event)
+            if errored or not isinstance(result, dict) or "statusCode" not in result:
+                return self.gateway_response("DEFAULT_5XX", request_id, status=502)
+            return _http_response(result)
 
         authorization = _last(headers, "authorization")
         if not authorization or not header_looks_valid(authorization):
@@ -318,11 +329,17 @@ class ApiGateway:
                 "identity": {"sourceIp": source_ip, "userAgent": _last(headers, "user-agent")},
                 "domainName": "localhost",
                 "apiId": self.api_id,
-                "authorizer": {
-                    **{k: str(v) for k, v in (policy.get("context") or {}).items()},
-                    "principalId": policy.get("principalId"),
-                    "integrationLatency": 0,
-                },
+                **(
+                    {
+                        "authorizer": {
+                            **{k: str(v) for k, v in (policy.get("context") or {}).items()},
+                            "principalId": policy.get("principalId"),
+                            "integrationLatency": 0,
+                        }
+                    }
+                    if route.spec.authorized
+                    else {}
+                ),
             },
             "body": encoded_body,
             "isBase64Encoded": bool(encoded_body) and not text_body,
@@ -369,3 +386,57 @@ def _http_response(result: dict[str, Any]) -> GatewayResponse:
     raw = result.get("body") or ""
     body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
     return GatewayResponse(int(result["statusCode"]), headers, body)
+
+
+class GatewayFront:
+    """The gateway emulator over HTTP on loopback, for Replicate's webhooks where the service runs in
+    process (the tests, the bench's counted run): bound at once (its URL is the deployment's webhook
+    address, known before provisioning), serving once given the gateway. The twin has its own front."""
+
+    def __init__(self) -> None:
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                gateway = front.gateway
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if gateway is None:
+                    self._send(503, [], b"")
+                    return
+                parts = urlsplit(self.path)
+                answer = gateway.handle(
+                    "POST",
+                    parts.path,
+                    query=parse_qsl(parts.query, keep_blank_values=True),
+                    headers=list(self.headers.items()),
+                    body=body,
+                )
+                self._send(answer.status, answer.headers, answer.body)
+
+            def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in ("content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.gateway: ApiGateway | None = None
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="gateway-front", daemon=True)
+        self._thread.start()
+
+    def serve(self, gateway: ApiGateway) -> None:
+        self.gateway = gateway
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

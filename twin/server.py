@@ -83,6 +83,9 @@ class TwinConfig:
     owner_burst_limit: int = OWNER_THROTTLE.burst
     #: Overrides of the functions' settings (the bench raises the per-owner limits: ``max_in_flight``...).
     settings: dict[str, str] = field(default_factory=dict)
+    #: Replicate's webhooks (the emulator calls the front at its loopback address, as Replicate calls
+    #: a deployment's public URL); False: the workflow polls alone, as a deployment without one.
+    replicate_webhooks: bool = True
 
 
 class _FrontServer(http.server.ThreadingHTTPServer):
@@ -98,6 +101,7 @@ class Twin:
         self.config = config or TwinConfig()
         self.token = ""
         self.base_url = ""
+        self.loopback_url = ""
         self.replicate_url = ""
         self.deployment: Any = None
         self.started_in_s = 0.0
@@ -144,6 +148,7 @@ class Twin:
             max_workers=config.max_workers,
             owner_rate_limit=config.owner_rate_limit,
             owner_burst_limit=config.owner_burst_limit,
+            webhook_base_url=self.loopback_url if config.replicate_webhooks else None,
         )
         self.deployment.provision()  # held before it runs: a failed provision is still closed
         # EventBridge's rules: executions that end without the workflow's help are cleaned up.
@@ -199,6 +204,8 @@ class Twin:
         port = self._http.server_address[1]
         host = LOOPBACK if self.config.host in ("", "0.0.0.0") else self.config.host
         self.base_url = (self.config.public_url or f"http://{host}:{port}").rstrip("/")
+        # Where the emulator sends Replicate's webhooks: the front itself, whatever a proxy adds.
+        self.loopback_url = f"http://{LOOPBACK if host in ('', '0.0.0.0', '::') else host}:{port}"
 
     def _serve_front(self) -> None:
         assert self._http is not None

@@ -13,6 +13,13 @@ DynamoDB does. :func:`install` wraps the item operations of moto's DynamoDB back
 ``transact_write_items`` with the same checks and cancellation reasons, rolling back only the
 items it wrote. No library offers this; the seam (the backend's method names and signatures) is
 pinned by ``tests/workflow/test_lambda_runner_seam.py``.
+
+Step Functions refuses ``SendTaskSuccess`` with a token whose task already closed (``TaskTimedOut``:
+"the task associated with the token has already been closed"); moto (5.2) accepts a second success
+for a token while its execution runs. The Replicate webhook route must cope with the refusal, so the
+twin refuses too: :func:`install` makes moto's callback pool answer a token that already has an
+outcome as a timed-out one. And StopExecution ends a waiting ``.waitForTaskToken`` Task at once
+(ABORTED), where moto (5.2) let the wait run to its TimeoutSeconds and then reported FAILED.
 """
 
 from __future__ import annotations
@@ -136,4 +143,50 @@ def install() -> None:
         for name in ITEM_OPERATIONS:
             setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign,assignment]
+        _close_callbacks_once()
         _installed = True
+
+
+def _close_callbacks_once() -> None:
+    """A task token can be answered once: a second SendTaskSuccess is ``TaskTimedOut`` (as AWS)."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+        CallbackPoolManager,
+    )
+
+    original = CallbackPoolManager.notify
+
+    @functools.wraps(original)
+    def notify(self: Any, callback_id: str, outcome: Any) -> bool:
+        with _lock:
+            endpoint = self.get(callback_id)
+            if endpoint is not None and endpoint.get_outcome() is not None:
+                raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
+            return bool(original(self, callback_id, outcome))
+
+    CallbackPoolManager.notify = notify  # type: ignore[method-assign]
+
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    original_stop = Environment.set_stop
+
+    @functools.wraps(original_stop)
+    def set_stop(self: Any, stop_date: Any, cause: Any, error: Any) -> None:
+        original_stop(self, stop_date=stop_date, cause=cause, error=error)
+        for endpoint in list(self.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()  # the wait returns now; the stopped program records ABORTED
+
+    Environment.set_stop = set_stop  # type: ignore[method-assign]
+
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original_error = Environment.set_error
+
+    @functools.wraps(original_error)
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self.program_state(), ProgramStopped):
+            return  # stopped is final: the interrupted wait's failure does not make it FAILED
+        original_error(self, error=error)
+
+    Environment.set_error = set_error  # type: ignore[method-assign]

@@ -128,7 +128,11 @@ TWIN_MODEL_TIME_SCALE = 0.1
 
 
 def serve(
-    host: str, port: int, public_url: str | None, model_time_scale: float = TWIN_MODEL_TIME_SCALE
+    host: str,
+    port: int,
+    public_url: str | None,
+    model_time_scale: float = TWIN_MODEL_TIME_SCALE,
+    replicate_webhooks: bool = True,
 ) -> int:
     """``videogen serve``: the local twin until Ctrl-C or SIGTERM (see ``twin.server``)."""
     from twin.server import TwinConfig
@@ -136,7 +140,12 @@ def serve(
 
     token = os.environ.get("VIDEOGEN_TOKEN") or None
     config = TwinConfig(
-        host=host, port=port, token=token, public_url=public_url, model_time_scale=model_time_scale
+        host=host,
+        port=port,
+        token=token,
+        public_url=public_url,
+        model_time_scale=model_time_scale,
+        replicate_webhooks=replicate_webhooks,
     )
     return run_twin(config)
 
@@ -160,6 +169,13 @@ def parser() -> argparse.ArgumentParser:
         default=TWIN_MODEL_TIME_SCALE,
         metavar="FACTOR",
         help="models run this share of their typical time (default 0.1: a Kling clip ~18 s; 0: as fast as possible)",
+    )
+    serve_cmd.add_argument(
+        "--no-replicate-webhooks",
+        dest="replicate_webhooks",
+        action="store_false",
+        help="the emulated Replicate sends no webhooks: the workflow polls every 5 s (as a deployment "
+        "without a public webhook URL)",
     )
 
     emulator_arguments(
@@ -212,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in client_cli.COMMANDS:
         return client_cli.run(args)
     if args.command == "serve":
-        return serve(args.host, args.port, args.public_url, args.model_time_scale)
+        return serve(args.host, args.port, args.public_url, args.model_time_scale, args.replicate_webhooks)
     if args.command == "emulator":
         from replicate_emulator.__main__ import serve as serve_emulator
 

@@ -17,11 +17,13 @@ from service.settings import (
     FailTaskSettings,
     FinalizeSettings,
     FunctionSettings,
-    ReplicateSettings,
+    PredictionSettings,
+    ReplicateWebhookSettings,
     StatusSettings,
     SubmitSettings,
     TokensSettings,
     UploadsSettings,
+    WakeSettings,
     variable,
 )
 
@@ -39,6 +41,8 @@ Need = Literal[
     "media:write",
     "media:upload",  # presigned PUT and GET of client uploads (uploads/ only)
     "replicate:secret",  # read the Replicate API token from Secrets Manager
+    "replicate:webhook-secret",  # read Replicate's webhook signing secret from Secrets Manager
+    "executions:wake",  # SendTaskSuccess: end a workflow's wait early (the Replicate webhook route)
     "cleanup:dead-letter",  # send an event it failed to handle to the clean-up's dead-letter queue
 ]
 
@@ -58,8 +62,11 @@ class FunctionSpec:
     asl_placeholder: str | None = None
     #: Needs the ffmpeg binary (imageio-ffmpeg) at run time.
     ffmpeg: bool = False
-    #: API routes served (method, path template with ``{param}``), all behind the authorizer.
+    #: API routes served (method, path template with ``{param}``).
     routes: tuple[tuple[str, str], ...] = ()
+    #: Its routes are behind the token authorizer and the owners' usage plan. False only for the
+    #: Replicate webhook route, whose authorization is Replicate's signature (checked by the handler).
+    authorized: bool = True
     #: Its settings class: the ``VIDEOGEN_*`` variables it reads, hence its environment.
     settings: type[FunctionSettings] = FunctionSettings
     #: Step Functions execution statuses (``service.models.events``) whose change invokes it: an
@@ -110,8 +117,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         needs=frozenset({"media:upload"}),
     ),
     FunctionSpec(
+        name="replicate_webhooks",
+        settings=ReplicateWebhookSettings,
+        handler="service.handlers.replicate_webhooks.handler",
+        description="Replicate's signed webhooks: record progress and ends, wake the workflow's wait",
+        needs=frozenset({"tasks:read", "tasks:update", "replicate:webhook-secret", "executions:wake"}),
+        routes=(("POST", "/api/replicate-webhooks/{task_id}"),),
+        authorized=False,
+    ),
+    FunctionSpec(
         name="start_predictions",
-        settings=ReplicateSettings,
+        settings=PredictionSettings,
         handler="service.handlers.start_predictions.handler",
         description="Workflow: create the Replicate predictions of the task's job",
         timeout_s=60,
@@ -120,8 +136,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         asl_placeholder="StartPredictionsFunctionArn",
     ),
     FunctionSpec(
+        name="await_wake",
+        settings=WakeSettings,
+        handler="service.handlers.await_wake.handler",
+        description="Workflow: WaitBeforePoll keeps its task token, for a webhook to end the wait early",
+        kind="workflow",
+        needs=frozenset({"tasks:update"}),
+        asl_placeholder="AwaitWakeFunctionArn",
+    ),
+    FunctionSpec(
         name="poll_predictions",
-        settings=ReplicateSettings,
+        settings=PredictionSettings,
         handler="service.handlers.poll_predictions.handler",
         description="Workflow: poll the predictions, record progress",
         timeout_s=60,
@@ -174,6 +199,15 @@ SUBTITLE_PREFIX = "subtitles/"
 UPLOAD_PREFIX = "uploads/"
 RESULT_PREFIXES = (VIDEO_PREFIX, THUMBNAIL_PREFIX, SUBTITLE_PREFIX)
 
+#: Where Replicate sends a task's webhooks, below the API's base URL (the task id follows).
+REPLICATE_WEBHOOK_PATH = "/api/replicate-webhooks/"
+
+
+def replicate_webhook_url(api_base_url: str) -> str:
+    """The webhook URL StartPredictions gives Replicate (the task id is appended)."""
+    return api_base_url.rstrip("/") + REPLICATE_WEBHOOK_PATH
+
+
 #: The ASL file, relative to the repository root; CDK and the twin load this one file.
 STATE_MACHINE_DEFINITION = "statemachines/video_generation.asl.json"
 
@@ -202,6 +236,13 @@ METRICS_NAMESPACE = "VideoGen"
 #: Requests an API function answered with 500 after catching the exception itself: Lambda's own
 #: ``Errors`` metric never sees them, so the function error alarms add this one (dimension ``function``).
 INTERNAL_ERRORS_METRIC = "InternalErrors"
+#: Predictions whose end PollPredictions learnt, by how (dimension ``seen_by``: webhook, poll).
+PREDICTIONS_COMPLETED_METRIC = "PredictionsCompleted"
+#: Replicate webhooks the route refused (dimension ``reason``: malformed, stale, signature, secret):
+#: alarmed, as forged calls or a signing secret that is not Replicate's.
+WEBHOOKS_REFUSED_METRIC = "ReplicateWebhooksRefused"
+#: Replicate webhooks the route recorded (dimension ``woke``: whether it ended a workflow's wait).
+WEBHOOKS_RECORDED_METRIC = "ReplicateWebhooksRecorded"
 
 
 def runtime_environment(log_level: str) -> dict[str, str]:
@@ -303,6 +344,11 @@ class ResourceNames:
         return f"videogen/{self.stage}/replicate-api-token"
 
     @property
+    def replicate_webhook_secret(self) -> str:
+        """Replicate's webhook signing secret (``whsec_…``, from ``GET /v1/webhooks/default/secret``)."""
+        return f"videogen/{self.stage}/replicate-webhook-secret"
+
+    @property
     def api(self) -> str:
         return f"{self.prefix}-api"
 
@@ -341,6 +387,18 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(name="tokens", partition_key="token_hash", ttl_attribute="expires_at"),
     TableSpec(name="owners", partition_key="owner"),
 )
+
+
+#: Step Functions keeps at most this many events in an execution's history; beyond it the execution fails.
+HISTORY_EVENTS_LIMIT = 25_000
+#: History events of one poll cycle, at most: WaitBeforePoll (entered, scheduled, started, submitted,
+#: timed out or succeeded, exited: 6; or 5 when PollNow, or 5 + WaitWithoutWake's 2 when its
+#: function failed), PollPredictions (5) and PredictionsDone? (2). Measured by
+#: tests/workflow/test_replicate_webhooks.py.
+EVENTS_PER_POLL_CYCLE = 14
+#: The most polls a deployment may allow: their history, with 1,000 events left for the start, the
+#: end and retries, stays within the limit.
+MAX_POLLS_LIMIT = (HISTORY_EVENTS_LIMIT - 1_000) // EVENTS_PER_POLL_CYCLE
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,15 @@ def count_internal_error(function: str) -> None:
         m.add_dimension(name="function", value=function)
 
 
+def count_one(name: str, **dimensions: str) -> None:
+    """One of metric ``name`` with ``dimensions``, published at once (handlers without log_metrics)."""
+    if is_metrics_disabled():  # single_metric prints even then (powertools 3.x)
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
+        for key, value in dimensions.items():
+            m.add_dimension(name=key, value=value)
+
+
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 

@@ -24,10 +24,10 @@ SECURITY = {"Token": APIKey(name="Authorization", in_=APIKeyIn.header, descripti
 
 
 def document() -> dict[str, Any]:
-    from service.handlers import status, submit, uploads
+    from service.handlers import replicate_webhooks, status, submit, uploads
 
     merged: dict[str, Any] = {}
-    for app in (submit.app, status.app, uploads.app):
+    for app in (submit.app, status.app, uploads.app, replicate_webhooks.app):
         doc = json.loads(
             app.get_openapi_json_schema(
                 title=TITLE,
@@ -48,11 +48,36 @@ def document() -> dict[str, Any]:
 
 
 def _with_catalog_paths(doc: dict[str, Any]) -> dict[str, Any]:
-    """powertools drops trailing slashes from paths; the spec's routes keep them."""
+    """powertools drops trailing slashes from paths; the spec's routes keep them. Routes without the
+    token authorizer (Replicate's webhooks: their signature is their authorization) say so."""
     from service.catalog import FUNCTIONS
 
     templates = {path.rstrip("/"): path for spec in FUNCTIONS for _, path in spec.routes}
     doc["paths"] = {templates.get(path, path): item for path, item in doc["paths"].items()}
+    for spec in FUNCTIONS:
+        if spec.authorized:
+            continue
+        for method, path in spec.routes:
+            operation = doc["paths"][path][method.lower()]
+            operation["security"] = []
+            operation["requestBody"] = {
+                "required": True,
+                "description": "The prediction object, as Replicate's GET /v1/predictions/{id} returns it, "
+                "signed (Standard Webhooks) with the account's signing secret",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["id", "status"],
+                            "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
+                        }
+                    }
+                },
+            }
+            operation["parameters"] = operation.get("parameters", []) + [
+                {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+                for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+            ]
     return doc
 
 

@@ -267,6 +267,44 @@ class ReplicateSettings(FunctionSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class PredictionSettings(ReplicateSettings):
+    """StartPredictions and PollPredictions: the predictions' webhooks, when the deployment has them."""
+
+    replicate_webhook_url: str | None = setting(
+        None,
+        description="Where Replicate sends a task's webhooks (the API's /api/replicate-webhooks/; the "
+        "task id is appended). Unset: no webhooks, the workflow polls Replicate every poll interval",
+    )
+    webhook_reconcile_seconds: float = setting(
+        60.0,
+        ge=1,
+        description="With webhooks: a prediction they have been silent about this long is read from "
+        "Replicate (the safety net for a lost webhook; the most latency a lost completed costs)",
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WakeSettings(FunctionSettings):
+    """WaitBeforePoll's function: keeps the wait's task token in the record when there are webhooks."""
+
+    tasks_table: str = resource()
+    replicate_webhook_url: str | None = setting(None, description="Set when Replicate sends webhooks")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReplicateWebhookSettings(FunctionSettings):
+    """The Replicate webhook route: verifies Replicate's signature with the account's signing secret,
+    records what the webhook says, wakes the workflow (SendTaskSuccess) on a prediction's end."""
+
+    tasks_table: str = resource()
+    replicate_webhook_secret_name: str = resource()
+    secret_max_age_seconds: int = setting(300, ge=0)
+    model_time_scale: float = setting(
+        1.0, gt=0, description="As ReplicateSettings': the progress estimate of models that print none"
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FailTaskSettings(ReplicateSettings):
     """The functions that cancel predictions and end tasks: MarkFailed/MarkTimedOut (fail_task) and
     the clean-up of executions that ended without the workflow's help (cleanup)."""

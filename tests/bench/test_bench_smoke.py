@@ -95,10 +95,28 @@ MEASURED: dict[str, Any] = {
     "per_poll_cycle": {"poll_predictions": _figures(1, 20, writes=1)},
     "transitions": {"fixed_per_task": 3.0, "per_cycle": 3.0, "per_task": [21], "cycles_per_task": [6]},
     "describe_execution": {"ours": {"per_read": 0.0}, "naive": {"per_read": 1.0}},
-    "replicate_calls": {"per_cycle_gets": 2.0},
+    "replicate_calls": {"per_cycle_gets": 2.0, "gets_per_task": 12.0, "gets_per_prediction": 12.0},
     "finalize_state_s": {"p50": 1.0, "max": 2.0},
 }
+#: The same with Replicate's webhooks: the route's invocations per task, fewer GETs.
+HOOKED: dict[str, Any] = {
+    **MEASURED,
+    "per_poll_cycle": {
+        "poll_predictions": _figures(1, 20, reads=1, writes=1),
+        "await_wake": _figures(1, 5, writes=1),
+    },
+    "per_webhook": {"replicate_webhooks": _figures(1, 8.0, reads=1, writes=2)},
+    "webhooks": {"requests_per_task": 4.0, "deliveries_per_task": 4.0},
+    "replicate_calls": {
+        "per_cycle_gets": 0.5,
+        "gets_per_task": 1.0,
+        "gets_per_prediction": 0.5,
+        "creates_per_task": 2.0,
+    },
+}
 MEMORY = {
+    "await_wake": 256,
+    "replicate_webhooks": 256,
     "submit": 256,
     "status": 256,
     "authorizer": 256,
@@ -128,6 +146,13 @@ def test_cost_model_scales_counted_units_to_a_generation() -> None:
     usd = cost.price(quantities)
     assert usd["step_functions_transitions"] == pytest.approx(39 * 0.025 / 1000)
     assert usd["total"] == pytest.approx(sum(v for k, v in usd.items() if k != "total"))
+
+    # With webhooks: each webhook is an API request and an invocation of the route; each cycle
+    # also invokes WaitBeforePoll's function
+    hooked = cost.usage(HOOKED, scenario, MEMORY)
+    assert hooked["api_gateway_requests"] == 33 + 4
+    assert hooked["lambda_requests"] == 1 + 32 + 33 + 2 + 12 * 2 + 4
+    assert hooked["dynamodb_write_units"] == 2 + 1 + 1 + 12 * 2 + 4 * 2
 
 
 def test_layer_sizes_come_from_installed_distributions() -> None:
@@ -166,6 +191,29 @@ def test_report_and_table_from_phase_outputs() -> None:
     }
     report = build_report(raw, phase_seconds={})
     assert report["describe_execution_per_status_read"]["reads_per_s_ceiling_per_account"]["naive"] == 15
+    # without a webhook run, the default keys are the polling run's
+    assert report["replicate_calls_polling"]["tasks_in_flight_ceiling"] == 125
+    hooked_raw = {**raw, "inprocess": {**raw["inprocess"], "workflow_webhooks": HOOKED}}
+    hooked_raw["twin"] = {
+        "overhead": {"overhead_s": {"p50": 0.4, "p90": 0.6}},
+        "overhead_polling": {"overhead_s": {"p50": 3.1, "p90": 5.4}},
+        "concurrency": {"succeeded": 200, "submitted": 200},
+        "status_reads": {"reads_per_s": 160.0, "errors": 0, "threads": 8},
+    }
+    both = build_report(hooked_raw, phase_seconds={})
+    assert (both["orchestration_overhead_s_p50"], both["orchestration_overhead_s_p50_polling"]) == (0.4, 3.1)
+    assert (both["orchestration_overhead_s_p90"], both["orchestration_overhead_s_p90_polling"]) == (0.6, 5.4)
+    # a reconcile GET a minute per prediction at worst: 3,000 / 2 predictions
+    assert both["replicate_calls"]["tasks_in_flight_ceiling"] == 1500
+    assert both["replicate_calls_polling"]["tasks_in_flight_ceiling"] == 125
+    assert (
+        both["cost_usd_per_task"]["60s"]["quantities"]["api_gateway_requests"]
+        > both["cost_usd_per_task_polling"]["60s"]["quantities"]["api_gateway_requests"] - 2
+    )
+    met = {t["name"]: t["holds"] for t in both["targets"]}
+    assert met["orchestration overhead p50 (p90), webhooks"] is True
+    assert met["Replicate GETs per prediction (webhooks)"] is True
+    assert "Replicate GETs per task (polling only)" in render_table(both)
     assert report["transitions_per_task"]["60s"] == 39
     assert report["cost_usd_per_task"]["60s"]["poll_cycles"] == 12
     assert report["replicate_calls"]["tasks_in_flight_ceiling"] == 125

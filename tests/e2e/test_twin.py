@@ -356,3 +356,41 @@ def test_repeated_signals_to_a_busy_twin_stop_it_within_seconds_and_it_restarts_
         assert again.base_url.endswith(f":{port}")
     finally:
         assert stop_twin(again) == 0
+
+
+def test_the_twin_ends_a_tasks_wait_when_replicate_calls_back(tmp_path: Path) -> None:
+    """The twin as deployed (worker processes, moto's server, the emulator in a process of its own
+    calling the front back): with a 30 s poll interval, only the emulator's completed webhook can
+    end the first wait, and it does; the history says how each wait ended."""
+    import boto3
+
+    from bench.twin_load import start_twin as start_bench_twin
+
+    running = start_bench_twin(tmp_path, 90, "--poll-interval", "30")
+    try:
+        body = {**running.example_request, "enable_music": False, "enable_subtitles": False}
+        status, task_id = running.submit(body)
+        assert status == 202 and task_id
+        deadline = time.monotonic() + 25  # < the 30 s wait: a poll cannot have ended it
+        state = None
+        while time.monotonic() < deadline and state not in ("SUCCESS", "FAILURE"):
+            state = running.state(task_id)[1]
+            time.sleep(0.2)
+        assert state == "SUCCESS"
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=running.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        events = sfn.get_execution_history(executionArn=task_id, maxResults=1000)["events"]
+        waits = [e["type"] for e in events if e["type"] in ("TaskSucceeded", "TaskTimedOut", "TaskFailed")]
+        scheduled = [e for e in events if e["type"] == "TaskScheduled"]
+        callbacks = [e for e in scheduled if "waitForTaskToken" in e["taskScheduledEventDetails"]["resource"]]
+        assert callbacks, "WaitBeforePoll ran as a callback step"
+        assert "TaskTimedOut" not in waits, waits
+        deliveries = running.emulator.request("GET", "/_emulator/webhooks")[1]
+        assert [d["answer"] for d in deliveries if d["event"] == "completed"] == [200]
+    finally:
+        running.stop()

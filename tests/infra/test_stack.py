@@ -287,12 +287,69 @@ def test_api_routes_are_exactly_the_catalog_routes_each_behind_the_authorizer(sy
     assert set(methods) == set(expected)
     for key, spec in expected.items():
         props = methods[key]
-        assert props["AuthorizationType"] == "CUSTOM"
-        assert props["ApiKeyRequired"] is True, key  # each owner is metered by its usage plan key
-        assert props["AuthorizerId"] == {"Ref": authorizer_id}
+        if not spec.authorized:  # Replicate's webhooks: the handler checks Replicate's signature
+            assert props["AuthorizationType"] == "NONE" and "AuthorizerId" not in props, key
+            assert props.get("ApiKeyRequired") in (False, None), key
+        else:
+            assert props["AuthorizationType"] == "CUSTOM"
+            assert props["ApiKeyRequired"] is True, key  # each owner is metered by its usage plan key
+            assert props["AuthorizerId"] == {"Ref": authorizer_id}
         assert props["Integration"]["Type"] == "AWS_PROXY"
         function_id, _ = function_resource(synth, spec)
         assert f"<{function_id}.Arn>" in render(props["Integration"]["Uri"]), key
+
+
+def test_only_the_replicate_webhook_route_goes_without_the_authorizer_and_has_its_own_throttle(
+    synth: Synth,
+) -> None:
+    from infra.api import resource_path
+
+    unsigned = [(method, path) for spec in FUNCTIONS if not spec.authorized for method, path in spec.routes]
+    assert unsigned == [("POST", "/api/replicate-webhooks/{task_id}")]
+    _, stage = only(synth.of_type("AWS::ApiGateway::Stage"))
+    settings = {s["ResourcePath"]: s for s in stage["Properties"]["MethodSettings"]}
+    webhook = settings["/~1api~1replicate-webhooks~1{task_id}"]
+    assert (
+        webhook["HttpMethod"] == "POST"
+        and resource_path(unsigned[0][1]) == "/api/replicate-webhooks/{task_id}"
+    )
+    assert (webhook["ThrottlingRateLimit"], webhook["ThrottlingBurstLimit"]) == (
+        synth.config.replicate_webhook_rate_limit,
+        synth.config.replicate_webhook_burst_limit,
+    )
+
+
+def test_start_and_poll_give_replicate_the_apis_webhook_url_built_from_the_api_id(synth: Synth) -> None:
+    from service.catalog import function
+
+    rest_api_id, _ = only(synth.of_type("AWS::ApiGateway::RestApi"))
+    for name in ("start_predictions", "poll_predictions", "await_wake"):
+        url = render(environment(synth, function(name))["VIDEOGEN_REPLICATE_WEBHOOK_URL"])
+        assert url.startswith(f"https://<{rest_api_id}>.execute-api.") and url.endswith(
+            f"/{synth.config.stage}/api/replicate-webhooks/"
+        ), url
+    for spec in FUNCTIONS:
+        if spec.name not in ("start_predictions", "poll_predictions", "await_wake"):
+            assert "VIDEOGEN_REPLICATE_WEBHOOK_URL" not in environment(synth, spec), spec.name
+
+
+def test_with_webhooks_off_no_function_gets_a_webhook_url(tmp_path: Path) -> None:
+    # A second, smaller synthesis (no cdk-nag): a deployment that behaves exactly as before webhooks
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra import SKIP_BUNDLING
+    from infra.config import StackConfig, cdk_json_context
+    from infra.stack import VideoGenStack
+
+    app = App(
+        context={**cdk_json_context(), **SKIP_BUNDLING, "replicate_webhooks": "off"}, outdir=str(tmp_path)
+    )
+    stack = VideoGenStack(app, "NoWebhooks", config=StackConfig.from_node(app.node))
+    functions = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    for resource in functions.values():
+        variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+        assert "VIDEOGEN_REPLICATE_WEBHOOK_URL" not in variables
 
 
 def test_trailing_slash_routes_map_to_their_resource_and_stay_verbatim_for_the_handlers() -> None:
@@ -381,8 +438,8 @@ def test_stage_logs_throttles_and_traces(synth: Synth) -> None:
     assert log_group["Properties"]["RetentionInDays"] == synth.config.log_retention_days
     fields = json.loads(access["Format"])
     assert {"requestId", "status", "ip", "resourcePath", "owner", "responseLatency"} <= set(fields)
-    (settings,) = props["MethodSettings"]
-    assert settings["HttpMethod"] == "*" and settings["ResourcePath"] == "/*"
+    [settings] = [s for s in props["MethodSettings"] if s["ResourcePath"] == "/*"]  # and the webhooks' own
+    assert settings["HttpMethod"] == "*"
     assert settings["LoggingLevel"] == synth.config.api_execution_log_level
     assert settings["DataTraceEnabled"] is False
     assert settings["ThrottlingRateLimit"] == synth.config.api_throttle_rate_limit
@@ -463,15 +520,16 @@ def test_media_bucket_is_private_tls_only_encrypted_logged_and_expires_media(syn
 def test_replicate_secret_is_generated_never_given(synth: Synth) -> None:
     from aws_cdk.assertions import Match
 
-    synth.template.resource_count_is("AWS::SecretsManager::Secret", 1)
-    synth.template.has_resource_properties(
-        "AWS::SecretsManager::Secret",
-        {
-            "Name": synth.config.replicate_secret_name,
-            "GenerateSecretString": Match.object_like({"ExcludePunctuation": True}),
-            "SecretString": Match.absent(),
-        },
-    )
+    synth.template.resource_count_is("AWS::SecretsManager::Secret", 2)
+    for name in (synth.config.replicate_secret_name, synth.config.names.replicate_webhook_secret):
+        synth.template.has_resource_properties(
+            "AWS::SecretsManager::Secret",
+            {
+                "Name": name,
+                "GenerateSecretString": Match.object_like({"ExcludePunctuation": True}),
+                "SecretString": Match.absent(),
+            },
+        )
 
 
 # -- workflow -----------------------------------------------------------------------------------------
@@ -581,7 +639,11 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
     tasks, tokens, owners = table_id(synth, "tasks"), table_id(synth, "tokens"), table_id(synth, "owners")
     queue, _ = only(synth.of_type("AWS::SQS::Queue"))
     bucket, _ = media_bucket(synth)
-    secret, _ = only(synth.of_type("AWS::SecretsManager::Secret"))
+    secrets = synth.of_type("AWS::SecretsManager::Secret")
+    secret = next(
+        k for k, v in secrets.items() if v["Properties"]["Name"] == synth.config.replicate_secret_name
+    )
+    webhook_secret = next(k for k in secrets if k != secret)
     machine, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
     objects = [f"<{bucket}.Arn>/{prefix}*" for prefix in ("videos/", "thumbnails/", "subtitles/")]
     uploads = f"<{bucket}.Arn>/uploads/*"
@@ -605,6 +667,9 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
         "media:write": {(a, o) for a in ("s3:PutObject", "s3:AbortMultipartUpload") for o in objects},
         "media:upload": {("s3:PutObject", uploads), ("s3:GetObject", uploads)},
         "replicate:secret": {("secretsmanager:GetSecretValue", f"<{secret}>")},
+        "replicate:webhook-secret": {("secretsmanager:GetSecretValue", f"<{webhook_secret}>")},
+        # SendTaskSuccess has no resource-level permission for a callback's task token
+        "executions:wake": {("states:SendTaskSuccess", "*")},
     }
 
 
@@ -643,8 +708,13 @@ def test_status_and_submit_cannot_reach_what_they_do_not_need(synth: Synth) -> N
     assert not any(action.startswith("secretsmanager:") for action in by_name["status"])
     assert not any(action.startswith("secretsmanager:") for action in by_name["submit"])
     readers = {name for name, actions in by_name.items() if "secretsmanager:GetSecretValue" in actions}
-    # Only the steps that call Replicate read its token; Finalize only downloads outputs.
-    assert readers == {"start_predictions", "poll_predictions", "fail_task", "cleanup"}
+    # Only the steps that call Replicate read its token; Finalize only downloads outputs; the webhook
+    # route reads the signing secret (and only that one: tests/infra's intent).
+    assert readers == {"start_predictions", "poll_predictions", "fail_task", "cleanup", "replicate_webhooks"}
+    # One function may end a workflow's wait: the webhook route
+    assert {name for name, actions in by_name.items() if "states:SendTaskSuccess" in actions} == {
+        "replicate_webhooks"
+    }
     assert not any(a.startswith(("s3:", "states:")) for a in by_name[AUTHORIZER])
     # Uploads sign a PUT and a GET under uploads/ only; no results, no tasks, no workflow.
     uploads = function_grants(synth, next(s for s in FUNCTIONS if s.name == "uploads"))
@@ -658,7 +728,8 @@ def test_status_and_submit_cannot_reach_what_they_do_not_need(synth: Synth) -> N
 
 
 def test_no_wildcard_actions_and_no_wildcard_resources_on_data(synth: Synth) -> None:
-    resource_star_allowed = re.compile(r"^(xray|logs):")  # services without resource-level permissions
+    # services (and a callback's task token) without resource-level permissions
+    resource_star_allowed = re.compile(r"^(xray:|logs:|states:SendTaskSuccess$)")
     for policy_id, policy in synth.of_type("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             for action in as_list(statement["Action"]):
@@ -723,6 +794,11 @@ def test_dashboard_shows_api_lambda_workflow_business_and_dynamodb(synth: Synth)
     error_types = {m[m.index("error_type") + 1] for m in business if m[1] == "ReplicateErrors"}
     assert error_types == {"ReplicateRateLimited", "ReplicateUnavailable", "ReplicateRejected"}
     assert all(hasattr(errors, name) for name in error_types)
+    # Replicate's webhooks: how each prediction's end was learnt, what the route recorded and refused
+    seen_by = {m[m.index("seen_by") + 1] for m in business if m[1] == "PredictionsCompleted"}
+    assert seen_by == {"webhook", "poll"}
+    refusals = {m[m.index("reason") + 1] for m in business if m[1] == "ReplicateWebhooksRefused"}
+    assert refusals == {"malformed", "stale", "signature", "secret"}
     # powertools adds service=<POWERTOOLS_SERVICE_NAME> to every metric's dimensions.
     assert all(m[m.index("service") + 1] == "videogen" for m in business)
 
@@ -739,6 +815,7 @@ def test_alarms_cover_api_5xx_executions_and_every_function_and_notify_the_topic
         f"{prefix}-executions-failed",
         f"{prefix}-executions-timed-out",
         f"{prefix}-cleanup-dead-letters",
+        f"{prefix}-replicate-webhook-signature-failures",
     }
     for spec in FUNCTIONS:
         slug = spec.name.replace("_", "-")
@@ -756,6 +833,14 @@ def test_alarms_cover_api_5xx_executions_and_every_function_and_notify_the_topic
         "5XXError",
         "Count",
     }
+    signatures = alarms[f"{prefix}-replicate-webhook-signature-failures"]
+    refused = {
+        m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]
+        for m in signatures["Metrics"]
+        if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == "ReplicateWebhooksRefused"
+    }
+    assert refused == {"signature", "secret"}
+    assert signatures["Threshold"] == synth.config.alarm_webhook_signature_failures
     assert alarms[f"{prefix}-executions-failed"]["MetricName"] == "ExecutionsFailed"
     assert alarms[f"{prefix}-executions-timed-out"]["MetricName"] == "ExecutionsTimedOut"
     for spec in FUNCTIONS:

@@ -28,7 +28,8 @@ def test_every_asl_placeholder_has_a_value_and_every_value_a_placeholder() -> No
     values = workflow_substitutions(arns, WorkflowTiming())
     assert workflow_definition.placeholders() == set(values)
     definition = workflow_definition.load(values)
-    assert definition["States"]["WaitBeforePoll"]["Seconds"] == 5
+    assert definition["States"]["WaitBeforePoll"]["TimeoutSeconds"] == 5  # the poll interval
+    assert definition["States"]["WaitWithoutWake"]["Seconds"] == 5
     assert definition["TimeoutSeconds"] == WorkflowTiming().execution_timeout_s
 
 
@@ -36,11 +37,21 @@ def test_every_task_state_retries_and_catches() -> None:
     arns = {spec.name: "arn:aws:lambda:us-east-1:1:function:f" for spec in FUNCTIONS}
     states = workflow_definition.load(workflow_substitutions(arns, WorkflowTiming()))["States"]
     for name, state in states.items():
-        if state["Type"] != "Task":
+        if state["Type"] != "Task" or name == "WaitBeforePoll":
             continue
         assert state.get("Retry"), name
         if name not in ("MarkFailed", "MarkTimedOut"):
             assert state["Catch"][0]["Next"] == "MarkFailed", name
+    # The wait: its end (timeout, a webhook's wake, PollNow) leads to the poll; a failure of its
+    # function to a plain Wait of the same length, then the poll (never a poll at once, in a loop)
+    wait = states["WaitBeforePoll"]
+    assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken" and "Retry" not in wait
+    assert wait["Next"] == "PollPredictions" and wait["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+    assert [(c["ErrorEquals"], c["Next"]) for c in wait["Catch"]] == [
+        (["States.Timeout", "PollNow"], "PollPredictions"),
+        (["States.ALL"], "WaitWithoutWake"),
+    ]
+    assert states["WaitWithoutWake"] == {"Type": "Wait", "Seconds": 5, "Next": "PollPredictions"}
     replicate_retry = states["PollPredictions"]["Retry"][0]
     assert set(replicate_retry["ErrorEquals"]) == {"ReplicateRateLimited", "ReplicateUnavailable"}
     assert replicate_retry["JitterStrategy"] == "FULL" and replicate_retry["BackoffRate"] > 1

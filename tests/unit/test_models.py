@@ -142,6 +142,7 @@ def test_every_function_environment_is_built_from_its_settings_class() -> None:
         "owners_table": "owners",
         "media_bucket": "media",
         "replicate_secret_name": "secret",
+        "replicate_webhook_secret_name": "webhook-secret",
         "state_machine_arn": "arn:aws:states:us-east-1:1:stateMachine:m",
     }
     for spec in FUNCTIONS:

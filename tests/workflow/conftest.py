@@ -54,9 +54,12 @@ def live(deploy: Callable[..., Stack], emulator: ReplicateEmulator) -> Callable[
     emulator.reset()
     stacks: list[Stack] = []
 
-    def _live(timing: WorkflowTiming | None = None, **settings: str) -> Stack:
+    def _live(timing: WorkflowTiming | None = None, *, webhooks: bool = False, **settings: str) -> Stack:
         stack = deploy(
-            timing or WorkflowTiming(poll_interval_s=1, max_polls=30), emulator.base_url, **settings
+            timing or WorkflowTiming(poll_interval_s=1, max_polls=30),
+            emulator.base_url,
+            webhooks=webhooks,
+            **settings,
         )
         stacks.append(stack)
         return stack

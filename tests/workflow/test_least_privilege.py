@@ -41,8 +41,10 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
     counter.attach_service_clients()
     try:
         with counter.instrument_invocations():
-            stack = live(stale_after_seconds="1")
+            # With Replicate's webhooks: the route records them and wakes the workflow's waits
+            stack = live(stale_after_seconds="1", webhooks=True)
             token = stack.token()
+            emulator.faults.min_processing_s = 1.5  # the completed webhook comes while a wait waits
             create = "/api/transitions/create-and-generate/"
             # A task that succeeds, read while it runs
             body = transition_body(
@@ -54,6 +56,7 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
                 stack.call("GET", f"/api/transitions/task-status/{ok['task_id']}/", token=token).status == 200
             )
             # One that fails at StartPredictions
+            emulator.faults.min_processing_s = 0.0
             emulator.faults.reject_input = {"*": "prompt"}
             bad = stack.call("POST", "/generate-video?dream=a%20fox&style=Animated", token=token).body
             assert stack.wait_execution(bad["task_id"])["status"] == "FAILED"
@@ -120,3 +123,4 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
         "states:StartExecution",
     }
     assert "s3:PutObject" in made["finalize"]
+    assert made["replicate_webhooks"] >= {"dynamodb:GetItem", "dynamodb:UpdateItem", "states:SendTaskSuccess"}

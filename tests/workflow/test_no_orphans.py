@@ -70,11 +70,11 @@ def test_a_retried_start_reuses_the_prediction_it_already_made(
     original = ReplicateGateway.create
     failed: list[str] = []
 
-    def flaky(self: ReplicateGateway, call: PredictionCall) -> PredictionRef:
+    def flaky(self: ReplicateGateway, call: PredictionCall, **options: Any) -> PredictionRef:
         if call.role == "music" and not failed:
             failed.append(call.role)
             raise ReplicateUnavailable("Replicate is unavailable (test)")
-        return original(self, call)
+        return original(self, call, **options)
 
     monkeypatch.setattr(ReplicateGateway, "create", flaky)
     stack = live()
@@ -124,10 +124,10 @@ def test_a_start_that_fails_half_way_cancels_what_it_had_made(
     # Given a music create that Replicate refuses (not retried): the video is created first
     original = ReplicateGateway.create
 
-    def refuse_music(self: ReplicateGateway, call: PredictionCall) -> PredictionRef:
+    def refuse_music(self: ReplicateGateway, call: PredictionCall, **options: Any) -> PredictionRef:
         if call.role == "music":
             raise ReplicateRejected("Replicate rejected the request (test)", status=422, role="music")
-        return original(self, call)
+        return original(self, call, **options)
 
     monkeypatch.setattr(ReplicateGateway, "create", refuse_music)
     emulator.faults.never_finish = {"*"}

@@ -56,3 +56,32 @@ class Executions:
                 return ExecutionStatus("MISSING")
             raise
         return ExecutionStatus(response["status"], response.get("error"), response.get("cause"))
+
+
+#: SendTaskSuccess's refusals of a token whose wait is over (timed out, woken already, execution
+#: ended) or that is not one: the wake-up comes too late, which is no error.
+STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
+
+class WorkflowWake:
+    """Ends a workflow's wait early: SendTaskSuccess with the wait's task token (the Replicate
+    webhook route, the only function granted it)."""
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("stepfunctions")
+        return self._client
+
+    def wake(self, token: str, output: dict[str, Any]) -> bool:
+        """True if a waiting workflow was woken; False if its wait was already over."""
+        try:
+            self.client.send_task_success(taskToken=token, output=json.dumps(output))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in STALE_TOKEN_ERRORS:
+                return False
+            raise
+        return True

@@ -11,8 +11,6 @@ Models are addressed as the catalog says: official ones by name, community ones 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -22,27 +20,19 @@ import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
+from service.domain import progress
 from service.domain.errors import ReplicateRateLimited, ReplicateRejected, ReplicateUnavailable
-from service.model_catalog import catalog
-from service.models.domain import PredictionCall, PredictionRef
+from service.domain.predictions import TERMINAL, PredictionSnapshot, model_log_style, output_url, parse_time
+from service.models.domain import PredictionCall, PredictionRef, utcnow
 
-TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
+__all__ = ["TERMINAL", "PredictionSnapshot", "ReplicateGateway", "log_fraction", "output_url", "snapshot"]
 
-
-@dataclass(frozen=True)
-class PredictionSnapshot:
-    id: str
-    status: str
-    fraction: float | None
-    output: Any
-    error: str | None
-    started_at: datetime | None = None
-
+#: The webhook events we ask for: the start, the logs (progress), the end. Not ``output``: our models'
+#: outputs come at the end, with ``completed``.
+WEBHOOK_EVENTS = ("start", "logs", "completed")
 
 #: ``- input.start_image: Does not match format 'uri'`` lines of a 422's detail.
 _INVALID_FIELD = re.compile(r"^- (?P<field>[\w.]+): (?P<description>.+)$", re.MULTILINE)
-#: audiocraft's progress: ``   150 /    250`` (each ended by a carriage return).
-_AUDIOCRAFT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
 def _raise_typed(error: ReplicateError | httpx.HTTPError, action: str, role: str | None = None) -> None:
@@ -100,17 +90,29 @@ class ReplicateGateway:
             kwargs["base_url"] = base_url
         self.client = replicate.Client(**kwargs)
 
-    def create(self, call: PredictionCall) -> PredictionRef:
+    def create(self, call: PredictionCall, *, webhook: str | None = None) -> PredictionRef:
+        """Start a prediction; with ``webhook``, Replicate calls it on the events we read
+        (:data:`WEBHOOK_EVENTS`; ``start`` and ``completed`` are always sent)."""
         owner_name, _, version = call.model.partition(":")
+        hooks: dict[str, Any] = (
+            {"webhook": webhook, "webhook_events_filter": list(WEBHOOK_EVENTS)} if webhook else {}
+        )
         try:
             if version:
-                prediction = self.client.predictions.create(version=version, input=call.input)
+                prediction = self.client.predictions.create(version=version, input=call.input, **hooks)
             else:
-                prediction = self.client.predictions.create(model=owner_name, input=call.input)
+                prediction = self.client.predictions.create(model=owner_name, input=call.input, **hooks)
         except (ReplicateError, httpx.HTTPError) as error:
             _raise_typed(error, f"start {call.model}", call.role)
             raise  # unreachable: _raise_typed always raises
-        return PredictionRef(role=call.role, model=call.model, id=prediction.id, status=prediction.status)
+        return PredictionRef(
+            role=call.role,
+            model=call.model,
+            id=prediction.id,
+            status=prediction.status,
+            hooked=webhook is not None,
+            checked_at=utcnow(),
+        )
 
     def get(self, prediction_id: str) -> PredictionSnapshot:
         try:
@@ -146,40 +148,12 @@ def snapshot(prediction: Prediction) -> PredictionSnapshot:
         fraction=log_fraction(prediction),
         output=prediction.output,
         error=str(prediction.error) if prediction.error else None,
-        started_at=_timestamp(prediction.started_at),
+        started_at=parse_time(prediction.started_at),
     )
 
 
 def log_fraction(prediction: Prediction) -> float | None:
     """Progress from the logs, read the way this model writes it (the catalog's ``progress.logs``):
-    a tqdm bar (the official client parses it), audiocraft's token counter, or nothing."""
-    entry = catalog().entry_for(prediction.model or "")
-    logs = prediction.logs or ""
-    style = entry.progress.logs if entry is not None else "tqdm"
-    if style == "tqdm":
-        progress = prediction.progress
-        return progress.percentage if progress else None
-    if style == "audiocraft":
-        for line in reversed(re.split(r"[\r\n]+", logs)):
-            match = _AUDIOCRAFT.match(line)
-            if match and int(match.group(2)) > 0:
-                return min(1.0, int(match.group(1)) / int(match.group(2)))
-    return None
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def output_url(output: Any) -> str | None:
-    """A video model's output is a URL, or a list whose last item is the final file."""
-    if isinstance(output, str):
-        return output
-    if isinstance(output, list) and output and isinstance(output[-1], str):
-        return output[-1]
-    return None
+    a tqdm bar, audiocraft's token counter, or nothing (``service.domain.progress.log_fraction``,
+    which the Replicate webhook route reads webhooks with too)."""
+    return progress.log_fraction(prediction.logs, model_log_style(prediction.model))

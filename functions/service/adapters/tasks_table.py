@@ -18,7 +18,16 @@ from botocore.exceptions import ClientError
 
 from service.adapters import aws
 from service.adapters.owners_table import OwnersTable
-from service.models.domain import PredictionRef, Progress, StepError, Task, TaskResult, TaskState, utcnow
+from service.models.domain import (
+    PredictionHook,
+    PredictionRef,
+    Progress,
+    StepError,
+    Task,
+    TaskResult,
+    TaskState,
+    utcnow,
+)
 from service.models.storage import serialize, task_from_item, task_to_item
 from service.observability import logger
 
@@ -43,6 +52,15 @@ def _cancellation_reasons(error: ClientError) -> list[str]:
 
 def _code(error: ClientError) -> str:
     return str(error.response["Error"]["Code"])
+
+
+def _not_below(update: dict[str, Any], progress: Progress) -> None:
+    """Make a live update that writes ``progress`` hold only if the record's is not higher."""
+    update["ExpressionAttributeNames"] |= {"#progress": "progress", "#current": "current"}
+    update["ExpressionAttributeValues"] |= serialize({":progress_floor": progress.current})
+    update["ConditionExpression"] += (
+        " AND (attribute_not_exists(#progress) OR #progress.#current <= :progress_floor)"
+    )
 
 
 class TasksTable:
@@ -162,18 +180,81 @@ class TasksTable:
         *,
         outputs: dict[str, str] | None = None,
         step_error: StepError | None = None,
+        monotonic: bool = False,
     ) -> bool:
-        """Record the predictions (and what the last poll learnt). False if the task ended meanwhile."""
+        """Record the predictions (and what the last poll learnt). False if the task ended meanwhile.
+
+        ``monotonic``: the progress is written only if it is not below the record's (the Replicate
+        webhook route writes progress too: neither writer may take it back); a higher one stays."""
         values: dict[str, Any] = {
             "state": TaskState.PROCESSING.value,
-            "predictions": [p.model_dump() for p in predictions],
+            "predictions": [p.model_dump(mode="json") for p in predictions],
             "progress": progress.model_dump(),
         }
         if outputs:
             values["outputs"] = outputs
         if step_error is not None:
             values["step_error"] = step_error.model_dump()
+        update = self._live_update(task_id, values)
+        if not monotonic:
+            return self._update(update)
+        _not_below(update, progress)
+        if self._update(update):
+            return True
+        fresh = self.get(task_id)  # a higher progress landed meanwhile, or the task ended
+        if fresh is None or fresh.state.terminal:
+            return False
+        del values["progress"]
         return self._update(self._live_update(task_id, values))
+
+    # -- Replicate's webhooks and the workflow's wake-up --------------------------------------------
+    def store_wake_token(self, task_id: str, token: str) -> Task | None:
+        """Keep the token of the workflow's current wait; the record as it is now (its hooks tell
+        whether a webhook came meanwhile), or None if the task ended or is gone."""
+        update = self._live_update(task_id, {"wake_token": token})
+        try:
+            answer = self.client.update_item(**update, ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return task_from_item(answer["Attributes"])
+
+    def record_hook(
+        self, task_id: str, prediction_id: str, hook: PredictionHook, progress: Progress | None
+    ) -> Task | None:
+        """Record what a webhook said about one prediction, if it is news: the task is live, and the
+        webhook is not the one recorded (``webhook_id``) nor older than it (``key``). ``progress``
+        (the task's, with this news) is written only if not below the record's. The record as it is
+        now, or None if any of that did not hold (the caller reads again to know which)."""
+        values: dict[str, Any] = {}
+        if progress is not None:
+            values["progress"] = progress.model_dump()
+        update = self._live_update(task_id, values)
+        names, attrs = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+        names |= {"#hooks": "hooks", "#pid": prediction_id, "#hkey": "key", "#hid": "webhook_id"}
+        attrs |= serialize(
+            {":hook": hook.model_dump(mode="json"), ":hkey": hook.key, ":hid": hook.webhook_id}
+        )
+        assignment = "#hooks.#pid = :hook"
+        update["UpdateExpression"] = (
+            update["UpdateExpression"].replace("SET ", f"SET {assignment}, ", 1)
+            if update["UpdateExpression"].startswith("SET ")
+            else f"SET {assignment} " + update["UpdateExpression"]
+        )
+        update["ConditionExpression"] += (
+            " AND attribute_exists(#hooks) AND (attribute_not_exists(#hooks.#pid)"
+            " OR (#hooks.#pid.#hkey < :hkey AND #hooks.#pid.#hid <> :hid))"
+        )
+        if progress is not None:
+            _not_below(update, progress)
+        try:
+            answer = self.client.update_item(**update, ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return task_from_item(answer["Attributes"])
 
     def record_step_error(self, task_id: str, step_error: StepError) -> bool:
         """Why a step failed, for MarkFailed (the execution history carries only the error's name)."""
@@ -188,7 +269,7 @@ class TasksTable:
     def mark_failure(self, task: Task, error: str, predictions: list[PredictionRef] | None = None) -> bool:
         values: dict[str, Any] = {"state": TaskState.FAILURE.value, "error": error}
         if predictions is not None:
-            values["predictions"] = [p.model_dump() for p in predictions]
+            values["predictions"] = [p.model_dump(mode="json") for p in predictions]
         return self._finish(task, values)
 
     def _finish(self, task: Task, values: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:

@@ -39,6 +39,12 @@ class TaskAlreadyEnded(Exception):
     cancels what it just created and stops the workflow."""
 
 
+class PollNow(Exception):
+    """The workflow's wait (WaitBeforePoll) found that a webhook already told of a prediction's end
+    that the workflow has not polled yet, or that the task ended: poll at once instead of waiting.
+    The ASL catches it by this name; its message is fixed (no user data reaches the history)."""
+
+
 class PredictionsStillRunning(Exception):
     """A cancel did not go through (Replicate unreachable): raised after the task was recorded, so
     that the caller is retried (the ASL's retry of MarkFailed; Lambda's and then the dead-letter

@@ -15,7 +15,9 @@ capped at 99 until the video is saved.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 from service.models.domain import Progress
 
@@ -33,6 +35,36 @@ class PredictionProgress:
     role: str = "video"
     running_s: float | None = None  # since the model started (started_at), if it has
     typical_s: float | None = None  # the model's typical run time (catalog)
+
+
+#: How a model prints its progress (the model catalog's ``progress.logs``).
+LogStyle = Literal["tqdm", "audiocraft", "none"]
+#: A tqdm bar, as the official client reads it (``replicate.prediction.Prediction.Progress``):
+#: ``" 42%|████      | 42/100 [00:01<00:02, 30.0it/s]"``.
+_TQDM = re.compile(r"^\s*(?P<percentage>\d+)%\s*\|.+?\|\s*(?P<current>\d+)\/(?P<total>\d+)")
+#: audiocraft's progress: ``   150 /    250`` (each ended by a carriage return).
+_AUDIOCRAFT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def log_fraction(logs: str | None, style: LogStyle | str) -> float | None:
+    """A prediction's progress (0..1) from its logs, read the way its model writes it, or None.
+
+    Pure text: the workflow reads it from a polled prediction, the Replicate webhook route from a
+    webhook's body (API functions never import the Replicate client, hence no use of its parser;
+    the tqdm rule is the client's own, line for line, so both read a bar alike)."""
+    text = logs or ""
+    if style == "tqdm":
+        for line in reversed(text.split("\n")):
+            found = _TQDM.findall(line.strip())
+            if len(found) == 1:
+                return int(found[0][0]) / 100.0
+        return None
+    if style == "audiocraft":
+        for line in reversed(re.split(r"[\r\n]+", text)):
+            match = _AUDIOCRAFT.match(line)
+            if match and int(match.group(2)) > 0:
+                return min(1.0, int(match.group(1)) / int(match.group(2)))
+    return None
 
 
 def estimate(running_s: float, typical_s: float) -> float:

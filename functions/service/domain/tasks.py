@@ -47,6 +47,15 @@ EXECUTION_END_ERRORS: dict[str, str] = {
 ADMISSION_ATTEMPTS = 5
 
 
+def parse_task_name(value: str) -> str | None:
+    """The execution name (a uuid4, canonical lower case) of a task id given bare, or None."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return str(parsed) if str(parsed) == value.lower() else None
+
+
 @dataclass(frozen=True)
 class TaskRef:
     """How a client addressed a task: the execution name (uuid) behind it."""
@@ -145,15 +154,10 @@ class TaskService:
     def parse_ref(self, task_id: str) -> TaskRef:
         """Accept our execution ARN or its bare uuid, nothing else (a foreign ARN is unknown)."""
         name = self.executions.name_from_arn(task_id) if task_id.startswith("arn:") else task_id
-        if name is None:
+        parsed = parse_task_name(name) if name is not None else None
+        if parsed is None:
             raise TaskNotFoundError(task_id)
-        try:
-            parsed = uuid.UUID(name)
-        except ValueError as error:
-            raise TaskNotFoundError(task_id) from error
-        if str(parsed) != name.lower():
-            raise TaskNotFoundError(task_id)
-        return TaskRef(name=str(parsed))
+        return TaskRef(name=parsed)
 
     def get(self, owner: str, task_id: str, *, kind: TaskKind | None = None) -> Task:
         ref = self.parse_ref(task_id)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from service.adapters import compose, ffmpeg
 from service.adapters.media import MediaStore
-from service.adapters.replicate_gateway import TERMINAL, ReplicateGateway, output_url
+from service.adapters.replicate_gateway import ReplicateGateway
 from service.adapters.tasks_table import TasksTable
 from service.catalog import SUBTITLE_PREFIX, THUMBNAIL_PREFIX, VIDEO_PREFIX
 from service.domain.errors import (
@@ -30,6 +31,7 @@ from service.domain.errors import (
     OutputExpired,
     OutputRefused,
     OutputUnavailable,
+    PollNow,
     PredictionsStillRunning,
     ReplicateRejected,
     TaskAlreadyEnded,
@@ -37,11 +39,12 @@ from service.domain.errors import (
     public_text,
 )
 from service.domain.origins import REPLICATE_DELIVERY, AllowedOrigins
+from service.domain.predictions import TERMINAL, PredictionSnapshot, output_url
 from service.domain.progress import PredictionProgress, combine
 from service.domain.recipes import API_FIELDS, ROLE_NAMES
 from service.domain.tasks import EXECUTION_END_ERRORS
 from service.model_catalog import catalog
-from service.models.domain import PredictionRef, StepError, Task, TaskKind, TaskResult, utcnow
+from service.models.domain import PredictionHook, PredictionRef, StepError, Task, TaskKind, TaskResult, utcnow
 from service.models.workflow import ExecutionInput, FailTaskInput, PredictionsState
 from service.observability import logger
 
@@ -67,6 +70,33 @@ def _role(role: str) -> str:
     return ROLE_NAMES.get(role, role)
 
 
+_RANK = {"starting": 0, "processing": 1}
+
+
+def _later(status: str, other: str | None) -> str:
+    """The further along of two statuses of one prediction (an end is further than a run)."""
+    if other is None:
+        return status
+    rank = {s: _RANK.get(s, 2) for s in (status, other)}
+    return other if rank[other] > rank[status] else status
+
+
+def _from_hook(ref: PredictionRef, hook: PredictionHook | None) -> PredictionSnapshot:
+    """A prediction as its recorded webhook (or the last GET, whichever is further along) tells it."""
+    if hook is None or _later(ref.status, hook.status) != hook.status:
+        return PredictionSnapshot(
+            ref.id, ref.status, hook.fraction if hook else None, None, None, ref.started_at
+        )
+    return PredictionSnapshot(
+        ref.id,
+        hook.status,
+        hook.fraction,
+        hook.output,
+        hook.error,
+        started_at=hook.started_at or ref.started_at,
+    )
+
+
 def _typical_seconds(model: str, scale: float) -> float | None:
     entry = catalog().entry_for(model)
     return entry.progress.typical_seconds * scale if entry is not None else None
@@ -86,6 +116,8 @@ class Workflow:
         max_video_bytes: int = 500 * 1024 * 1024,
         output_origins: AllowedOrigins | None = None,
         model_time_scale: float = 1.0,
+        webhook_url: str | None = None,
+        reconcile_after_s: float = 60.0,
     ) -> None:
         self._gateway = gateway
         self.tasks = tasks
@@ -94,6 +126,12 @@ class Workflow:
         self.max_video_bytes = max_video_bytes
         self.output_origins = output_origins or AllowedOrigins(REPLICATE_DELIVERY)
         self.model_time_scale = model_time_scale
+        #: Where Replicate sends a task's webhooks (``…/api/replicate-webhooks/``; the task id is
+        #: appended), or None: no webhooks, the workflow polls Replicate on every cycle (as before).
+        self.webhook_url = webhook_url
+        #: With webhooks, a prediction they said nothing about for this long is read from Replicate
+        #: (the safety net for a lost ``completed``).
+        self.reconcile_after_s = reconcile_after_s
 
     @property
     def replicate(self) -> ReplicateGateway:
@@ -132,7 +170,7 @@ class Workflow:
             if call.role in recorded:
                 continue
             try:
-                predictions.append(self.replicate.create(call))
+                predictions.append(self.replicate.create(call, webhook=self._webhook_for(task.task_id)))
             except UpstreamError as error:  # those already made are recorded: MarkFailed cancels them
                 logger.warning(
                     "The model provider refused a prediction",
@@ -151,6 +189,9 @@ class Workflow:
         )
         return PredictionsState(task_id=state.task_id, kind=task.kind, predictions=predictions)
 
+    def _webhook_for(self, task_id: str) -> str | None:
+        return f"{self.webhook_url.rstrip('/')}/{task_id}" if self.webhook_url else None
+
     def _refusal(self, error: UpstreamError, kind: TaskKind) -> str:
         """What the owner reads when the provider refuses to start a prediction."""
         if not isinstance(error, ReplicateRejected):
@@ -168,13 +209,71 @@ class Workflow:
             return f"The {_role(role)} model rejected the request: {'; '.join(named)}"
         return f"The {_role(role)} model refused the request (HTTP {error.status})"
 
+    # -- WaitBeforePoll -------------------------------------------------------------------------
+    def await_wake(self, state: PredictionsState, token: str) -> None:
+        """The start of the workflow's wait: keep its task token in the record, so that a
+        ``completed`` webhook can end the wait early (SendTaskSuccess). Raises ``PollNow`` when
+        there is nothing to wait for: a webhook already told of an end the state does not know
+        yet (it came while no wait was stored), or the task ended. Without webhooks it stores
+        nothing: the wait simply lasts its TimeoutSeconds, the poll interval, as a Wait state did."""
+        if not self.webhook_url or not any(p.hooked for p in state.predictions):
+            return
+        task = self.tasks.store_wake_token(state.task_id, token)
+        if task is None:
+            raise PollNow("PollNow: the task ended")
+        for prediction in state.predictions:
+            hook = task.hooks.get(prediction.id)
+            if hook is not None and hook.status in TERMINAL and prediction.status not in TERMINAL:
+                raise PollNow("PollNow: a webhook told of a prediction's end")
+
     # -- PollPredictions ------------------------------------------------------------------------
-    def poll_predictions(self, state: PredictionsState) -> PredictionsState:
+    def poll_predictions(
+        self, state: PredictionsState, seen: dict[str, str] | None = None
+    ) -> PredictionsState:
         """Read every prediction once; record progress, and the outputs or the failure in the
-        record (the state says only ``outcome``)."""
-        snapshots = {p.id: self.replicate.get(p.id) for p in state.predictions}
-        predictions = [p.model_copy(update={"status": snapshots[p.id].status}) for p in state.predictions]
+        record (the state says only ``outcome``).
+
+        With webhooks, what they recorded stands in for a GET: a prediction they said ended is
+        read from the record; one they keep reporting on (or that Replicate was asked about lately)
+        is read from the record too, until it has been silent for ``reconcile_after_s``, when
+        Replicate is asked (a lost webhook costs latency, never the outcome). A prediction not yet
+        known to run (``starting``) is asked about on every poll, to learn when it started.
+        ``seen``: filled with prediction id -> ``webhook`` or ``poll`` for each prediction whose end
+        this poll learnt, and how."""
+        hooks: dict[str, PredictionHook] = {}
+        floor = None
+        webhooks = bool(self.webhook_url) and any(p.hooked for p in state.predictions)
+        if webhooks:
+            record = self.tasks.get(state.task_id)
+            if record is not None:
+                hooks, floor = record.hooks, record.progress
         now = utcnow()
+        snapshots: dict[str, PredictionSnapshot] = {}
+        learnt: dict[str, str] = {}
+        refreshed: list[PredictionRef] = []
+        for ref in state.predictions:
+            hook = hooks.get(ref.id) if ref.hooked else None
+            if hook is not None and hook.status in TERMINAL:
+                snapshots[ref.id] = _from_hook(ref, hook)
+                learnt[ref.id] = "webhook"
+            elif webhooks and ref.hooked and not self._reconcile_due(ref, hook, now):
+                snapshots[ref.id] = _from_hook(ref, hook)
+            else:
+                snapshots[ref.id] = self.replicate.get(ref.id)
+                ref = ref.model_copy(update={"checked_at": now})
+                learnt[ref.id] = "poll"
+            started = snapshots[ref.id].started_at or ref.started_at
+            refreshed.append(ref.model_copy(update={"started_at": started}))
+        predictions = [p.model_copy(update={"status": snapshots[p.id].status}) for p in refreshed]
+        if seen is not None:
+            before = {p.id: p.status for p in state.predictions}
+            seen.update(
+                {
+                    p.id: learnt[p.id]
+                    for p in predictions
+                    if p.status in TERMINAL and before.get(p.id) not in TERMINAL and p.id in learnt
+                }
+            )
         progress = combine(
             [
                 PredictionProgress(
@@ -182,13 +281,15 @@ class Workflow:
                     snapshots[p.id].fraction,
                     p.role,
                     running_s=(now - started).total_seconds()
-                    if (started := snapshots[p.id].started_at)
+                    if (started := snapshots[p.id].started_at or p.started_at)
                     else None,
                     typical_s=_typical_seconds(p.model, self.model_time_scale),
                 )
                 for p in predictions
             ]
         )
+        if floor is not None and floor.current > progress.current:  # what the webhooks showed stays
+            progress = progress.model_copy(update={"current": floor.current})
         next_state = state.model_copy(update={"predictions": predictions, "polls": state.polls + 1})
 
         outputs: dict[str, str] = {}
@@ -228,16 +329,30 @@ class Workflow:
                 next_state.outcome = "succeeded"
                 outputs = {role: url for role, url in found.items() if url}
         live = self.tasks.mark_processing(
-            state.task_id, predictions, progress, outputs=outputs, step_error=step_error
+            state.task_id, predictions, progress, outputs=outputs, step_error=step_error, monotonic=webhooks
         )
         if not live:  # ended meanwhile (cancelled): stop polling; MarkFailed cancels what still runs
             logger.info("Task ended while its predictions ran", extra={"task_id": state.task_id})
             next_state.outcome = "failed"
         logger.debug(
             "Predictions polled",
-            extra={"statuses": [p.status for p in predictions], "outcome": next_state.outcome},
+            extra={
+                "statuses": [p.status for p in predictions],
+                "outcome": next_state.outcome,
+                "asked_replicate": sorted(pid for pid, how in learnt.items() if how == "poll"),
+            },
         )
         return next_state
+
+    def _reconcile_due(self, ref: PredictionRef, hook: PredictionHook | None, now: datetime) -> bool:
+        """Whether to ask Replicate about a prediction created with our webhook: while it is not known
+        to run yet (to learn when it started), then once it has been silent ``reconcile_after_s``."""
+        status = _later(ref.status, hook.status if hook is not None else None)
+        started = ref.started_at or (hook.started_at if hook is not None else None)
+        if status == "starting" or started is None:
+            return True
+        heard = [moment for moment in (ref.checked_at, hook.received_at if hook else None) if moment]
+        return not heard or (now - max(heard)).total_seconds() >= self.reconcile_after_s
 
     def _request_urls(self, task_id: str) -> list[str]:
         """The URLs the owner sent (a model's error may show them back: the owner knows them). Read

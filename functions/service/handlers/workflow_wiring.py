@@ -19,12 +19,19 @@ from service.adapters.media import MediaStore
 from service.adapters.owners_table import OwnersTable
 from service.adapters.replicate_gateway import ReplicateGateway
 from service.adapters.tasks_table import TasksTable
-from service.domain.errors import GenerationError, StepFailed, TaskAlreadyEnded
+from service.domain.errors import GenerationError, PollNow, StepFailed, TaskAlreadyEnded
 from service.domain.origins import AllowedOrigins, parse_origins
 from service.domain.workflow import Workflow
 from service.models.domain import StepError
 from service.observability import logger
-from service.settings import FailTaskSettings, FinalizeSettings, ReplicateSettings, load
+from service.settings import (
+    FailTaskSettings,
+    FinalizeSettings,
+    PredictionSettings,
+    ReplicateSettings,
+    WakeSettings,
+    load,
+)
 
 
 def _gateway(settings: ReplicateSettings) -> ReplicateGateway:
@@ -42,12 +49,21 @@ def _gateway_for(token: str, base_url: str | None) -> ReplicateGateway:
 @cache
 def workflow() -> Workflow:
     """StartPredictions and PollPredictions."""
-    settings = load(ReplicateSettings)
+    settings = load(PredictionSettings)
     return Workflow(
         TasksTable(settings.tasks_table),
         gateway=lambda: _gateway(settings),
         model_time_scale=settings.model_time_scale,
+        webhook_url=settings.replicate_webhook_url,
+        reconcile_after_s=settings.webhook_reconcile_seconds,
     )
+
+
+@cache
+def waiter() -> Workflow:
+    """WaitBeforePoll: the record only (no Replicate token)."""
+    settings = load(WakeSettings)
+    return Workflow(TasksTable(settings.tasks_table), webhook_url=settings.replicate_webhook_url)
 
 
 @cache
@@ -81,7 +97,7 @@ def errors_recorded(steps: Workflow, task_id: str) -> Iterator[None]:
     raised as ``StepFailed``: its text could hold anything (a URL, a prompt)."""
     try:
         yield
-    except TaskAlreadyEnded:
+    except (TaskAlreadyEnded, PollNow):
         raise
     except GenerationError as error:
         logger.warning("Workflow step failed", extra={"task_id": task_id, "error": str(error)})
@@ -105,6 +121,7 @@ def _named(name: str) -> type[GenerationError]:
 
 def reset() -> None:
     workflow.cache_clear()
+    waiter.cache_clear()
     ender.cache_clear()
     finalizer.cache_clear()
     _gateway_for.cache_clear()

@@ -70,12 +70,39 @@ class GenerationJob(Model):
 
 
 class PredictionRef(Model):
-    """A started prediction, as the workflow tracks it."""
+    """A started prediction, as the workflow tracks it (in the record and in the execution's state:
+    ids, statuses and times only)."""
 
     role: str
     model: str
     id: str
     status: str = "starting"
+    #: Created with our webhook URL: Replicate tells the webhook route about it, so the poll may
+    #: read what the webhooks recorded instead of asking Replicate (``PollPredictions``).
+    hooked: bool = False
+    #: When the workflow last learnt its state from Replicate itself (its create, a GET).
+    checked_at: datetime | None = None
+    #: When the model started running, as last learnt (a GET or a webhook): the progress estimate
+    #: of models that print none runs from it.
+    started_at: datetime | None = None
+
+
+class PredictionHook(Model):
+    """What Replicate's webhooks last told about one prediction (the record's ``hooks``, by id).
+
+    ``key`` orders a prediction's states: its status's rank, then how much log and output it has
+    (both only grow), so a duplicated or late webhook never replaces a newer one. Only the terminal
+    state keeps the output and error (what the workflow needs from it); logs are reduced to the
+    progress they show."""
+
+    status: str
+    key: int
+    webhook_id: str
+    received_at: datetime
+    started_at: datetime | None = None
+    fraction: float | None = None
+    output: Any = None
+    error: str | None = None
 
 
 class StepError(Model):
@@ -118,6 +145,11 @@ class Task(Model):
     predictions: list[PredictionRef] = Field(default_factory=list)
     #: Role -> the model's output URL, recorded by PollPredictions when all succeeded (for Finalize).
     outputs: dict[str, str] = Field(default_factory=dict)
+    #: Prediction id -> what its webhooks said (the Replicate webhook route writes it).
+    hooks: dict[str, PredictionHook] = Field(default_factory=dict)
+    #: The task token of the workflow's current wait (WaitBeforePoll): a ``completed`` webhook
+    #: sends it back (SendTaskSuccess) to end the wait early.
+    wake_token: str | None = None
     result: TaskResult | None = None
     error: str | None = None
     step_error: StepError | None = None

@@ -34,6 +34,14 @@ class PredictionsState(Model):
     outcome: Literal["running", "succeeded", "failed"] = "running"
 
 
+class WaitInput(Model):
+    """WaitBeforePoll's Lambda payload: the state, and the wait's task token (``$$.Task.Token``)."""
+
+    task_id: str
+    state: PredictionsState
+    token: str
+
+
 class CaughtError(Model):
     """What a ``Catch`` puts at ``$.failure``."""
 
