@@ -8,6 +8,8 @@ Gateway's REST APIs:
   stack's mock OPTIONS methods answer it, without the authorizer;
 * an unknown path, or a method the path does not have, is a MISSING_AUTHENTICATION_TOKEN
   response (404 in our stack);
+* routes of a ``public`` function (the OpenAPI document, its page) skip the authorizer and the
+  usage plan, as the stack's methods without authorization do;
 * the TOKEN authorizer runs first: no ``Authorization`` header, or one that does not match the
   identity validation expression (``service.domain.auth.HEADER_PATTERN``), is a 401 without
   invoking it; ``Unauthorized`` from it a 401, any other error a 500, a Deny policy a 403; its
@@ -185,6 +187,14 @@ class ApiGateway:
         if matched is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         route, path_parameters = matched
+        if route.spec.public:  # no authorizer, no API key (the OpenAPI document and its page)
+            event = self.proxy_event(
+                route, path, path_parameters, query or [], headers, body, {}, request_id, source_ip
+            )
+            result, errored = self.invoke(route.spec, event)
+            if errored or not isinstance(result, dict) or "statusCode" not in result:
+                return self.gateway_response("DEFAULT_5XX", request_id, status=502)
+            return _http_response(result)
 
         authorization = _last(headers, "authorization")
         if not authorization or not header_looks_valid(authorization):

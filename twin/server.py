@@ -42,6 +42,14 @@ from twin.examples import spec_transition_request
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEV_OWNER = "dev"
+#: The twin's caller webhooks: loopback receivers allowed, the retry schedule compressed (production:
+#: up to 30 s, then doubling to 6 h, for 24 h; here 1 s doubling to 8 s, for 2 minutes).
+TWIN_WEBHOOKS = {
+    "webhook_allow_loopback": "true",
+    "retry_base_seconds": "1",
+    "retry_cap_seconds": "8",
+    "retry_window_seconds": "120",
+}
 #: moto and the emulator listen here; the workers reach them here.
 LOOPBACK = "127.0.0.1"
 #: Connections waiting to be accepted: a burst of clients must queue, not be reset.
@@ -82,6 +90,9 @@ class TwinConfig:
     owner_burst_limit: int = OWNER_THROTTLE.burst
     #: Overrides of the functions' settings (the bench raises the per-owner limits: ``max_in_flight``...).
     settings: dict[str, str] = field(default_factory=dict)
+    #: Caller webhooks may go to loopback http:// receivers (a developer's own), and their retries
+    #: come seconds apart instead of hours (``TWIN_WEBHOOKS``).
+    loopback_webhooks: bool = True
 
 
 class _FrontServer(http.server.ThreadingHTTPServer):
@@ -136,6 +147,7 @@ class Twin:
             settings=(
                 {"model_time_scale": str(config.model_time_scale)} if config.model_time_scale > 0 else {}
             )
+            | (TWIN_WEBHOOKS if config.loopback_webhooks else {})
             | config.settings,
             aws_endpoint=moto_url,
             public_url=self.base_url,
@@ -146,6 +158,8 @@ class Twin:
         ).provision()
         # EventBridge's rules: executions that end without the workflow's help are cleaned up.
         self.deployment.execution_events.start()
+        # The event source mappings: the deliveries queue reaches the deliver function.
+        self.deployment.queue_consumers.start()
         self.token = self.deployment.mint_token(DEV_OWNER, config.token)
         # "Ready" means ready: one execution environment per function is up before the banner,
         # so the first requests do not wait for cold starts.
