@@ -72,13 +72,14 @@ def _with_catalog_paths(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _with_webhooks(doc: dict[str, Any]) -> dict[str, Any]:
     """What we POST to a task's ``webhook_url`` (OpenAPI 3.1 ``webhooks``), signed per Standard Webhooks."""
-    from service.models.status import TaskListItem
+    from service.models import status
 
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    item_schema = TaskListItem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, schema in item_schema.pop("$defs", {}).items():
-        schemas.setdefault(name, schema)
-    schemas.setdefault("TaskListItem", item_schema)
+    for model in (status.TaskListItem, status.TaskList, status.TaskStatusResponse, status.CancelConflict):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas.setdefault(model.__name__, schema)
     schemas["TaskEvent"] = {
         "type": "object",
         "description": "One event per task, POSTed when it ends; retried with backoff for 24 h until a 2xx",

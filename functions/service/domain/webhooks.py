@@ -125,7 +125,7 @@ def parse_url(url: str, *, allow_loopback: bool) -> tuple[str, str, int]:
 
 
 def resolve_allowed(
-    host: str, port: int, *, allow_loopback: bool, resolve: Resolve = socket.getaddrinfo
+    host: str, port: int, *, allow_loopback: bool, resolve: Resolve | None = None
 ) -> tuple[str, ...]:
     """Every address ``host`` resolves to, if all of them may be reached; else ``WebhookUrlRefused``.
     One refused address refuses the host: which address a connection would use is not ours to pick."""
@@ -137,7 +137,7 @@ def resolve_allowed(
         found: list[str] = [str(literal)]
     else:
         try:
-            infos = resolve(host, port, 0, socket.SOCK_STREAM)
+            infos = (resolve or socket.getaddrinfo)(host, port, 0, socket.SOCK_STREAM)
         except (OSError, UnicodeError):
             raise WebhookUrlRefused(f"webhook_url's host {host!r} does not resolve") from None
         found = list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -153,7 +153,7 @@ def resolve_allowed(
     return tuple(found)
 
 
-def check_url(url: str, *, allow_loopback: bool, resolve: Resolve = socket.getaddrinfo) -> Destination:
+def check_url(url: str, *, allow_loopback: bool, resolve: Resolve | None = None) -> Destination:
     """A webhook URL we may POST to: https (or loopback http where allowed), no credentials, a host
     whose every address is public (loopback too where allowed)."""
     scheme, host, port = parse_url(url, allow_loopback=allow_loopback)

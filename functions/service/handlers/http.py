@@ -312,7 +312,7 @@ def make_resolver(function: str, *, validation: bool = True) -> APIGatewayRestRe
             {
                 "detail": [
                     {
-                        "loc": ["header", "Idempotency-Key"],
+                        "loc": ["header", "idempotency-key"],
                         "msg": str(error),
                         "type": "idempotency_key_reused",
                     }

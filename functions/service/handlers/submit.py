@@ -85,7 +85,7 @@ def _submit(submission: Submission, job: GenerationJob, key: str | None) -> Resp
     if key is None:
         body, replayed = _accept(submission, job), False
     else:
-        body, replayed = idempotent(_accept_keyed, submission.keyed(key), job)
+        body, replayed = idempotent(_accept_keyed, submission.keyed(key), job=job)
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
     return json_response(HTTPStatus.ACCEPTED, body, headers=headers)
 

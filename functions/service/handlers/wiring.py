@@ -130,9 +130,9 @@ _wrapped: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def idempotent(
-    function: Callable[..., dict[str, Any]], submission: dict[str, Any], *args: Any
+    function: Callable[..., dict[str, Any]], submission: dict[str, Any], **kwargs: Any
 ) -> tuple[dict[str, Any], bool]:
-    """``function(submission=submission, *args)`` at most once per (owner, key) within the window:
+    """``function(submission=submission, **kwargs)`` at most once per (owner, key) within the window:
     (the answer, whether it was a replay of an earlier one). Raises powertools'
     ``IdempotencyValidationError`` (another request under this key) and
     ``IdempotencyAlreadyInProgressError`` (the first is still running), mapped to 422 and 409."""
@@ -158,7 +158,7 @@ def idempotent(
         _wrapped[function] = wrapped
     token = _replayed.set(False)
     try:
-        answer = wrapped(*args, submission=submission)
+        answer = wrapped(submission=submission, **kwargs)
         return answer, _replayed.get()
     except IdempotencyValidationError:
         raise IdempotencyKeyReused(
