@@ -122,7 +122,24 @@ class Api(Construct):
                 continue
             integration = apigw.LambdaIntegration(functions.functions[spec.name], allow_test_invoke=False)
             for method, path in spec.routes:
-                self.rest_api.root.resource_for_path(resource_path(path)).add_method(
+                resource = self.rest_api.root.resource_for_path(resource_path(path))
+                if spec.public:  # the OpenAPI document and its page: no token, no usage plan key
+                    public = resource.add_method(
+                        method, integration, authorization_type=apigw.AuthorizationType.NONE
+                    )
+                    NagSuppressions.add_resource_suppressions(
+                        public,
+                        [
+                            NagPackSuppression(
+                                id=rule,
+                                reason="The API's public OpenAPI document and its page: they carry no "
+                                "data, and clients read them before they have a token.",
+                            )
+                            for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4")
+                        ],
+                    )
+                    continue
+                resource.add_method(
                     method,
                     integration,
                     authorizer=self.authorizer,

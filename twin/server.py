@@ -284,7 +284,7 @@ class _FrontHandler(http.server.BaseHTTPRequestHandler):
             self._example(parts.path.removeprefix("/examples/"))
             return
         bucket = getattr(self.server, "media_bucket", None)
-        if bucket and parts.path.startswith(f"/{bucket}/"):
+        if bucket and (parts.path == f"/{bucket}" or parts.path.startswith(f"/{bucket}/")):
             self._media(body)
             return
         if self.command in ("GET", "HEAD") and (page := web.page_file(parts.path)) is not None:
