@@ -145,7 +145,7 @@ class Observability(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
         )
-        for name, (queue, dead) in m.deliveries.items():
+        for name, (_queue, dead) in m.deliveries.items():
             self._alarm(
                 f"{pascal_case(name)}DeadLetters",
                 f"{name}-dead-letters",
