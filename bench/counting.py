@@ -30,8 +30,10 @@ DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 DYNAMODB_TRANSACTIONS = frozenset({"TransactWriteItems"})
 #: S3 operations of an upload (s3transfer makes them from worker threads, outside any label).
 S3_WRITES = frozenset({"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"})
+#: Operations IAM authorizes as another action: a DeleteObjects is a DeleteObject of each key.
+AUTHORIZED_AS = {("s3", "DeleteObjects"): "s3:DeleteObject"}
 #: The clients of ``service.adapters.aws`` the functions use.
-SERVICES = ("dynamodb", "stepfunctions", "s3")
+SERVICES = ("dynamodb", "stepfunctions", "s3", "sqs")
 
 
 def media_writer() -> str | None:
@@ -219,13 +221,15 @@ class AwsCallCounter:
     def actions(self, label: str) -> set[str]:
         """The IAM actions of the label's calls (``dynamodb:GetItem``...): a transaction is authorized
         as the PutItem, UpdateItem or DeleteItem of each of its items."""
-        prefixes = {"dynamodb": "dynamodb", "stepfunctions": "states", "s3": "s3"}
+        prefixes = {"dynamodb": "dynamodb", "stepfunctions": "states", "s3": "s3", "sqs": "sqs"}
         found: set[str] = set()
         for c in self.calls:
             if c.label != label:
                 continue
             if c.operation in DYNAMODB_TRANSACTIONS:
                 found |= {f"dynamodb:{action}" for action, *_ in c.items}
+            elif (c.service, c.operation) in AUTHORIZED_AS:
+                found.add(AUTHORIZED_AS[(c.service, c.operation)])
             else:
                 found.add(f"{prefixes[c.service]}:{c.operation}")
         return found

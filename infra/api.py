@@ -138,6 +138,22 @@ class Api(Construct):
                 if not spec.authorized:
                     self._signed_route(resource.add_method(method, integration, api_key_required=False))
                     continue
+                if spec.public:  # the OpenAPI document and its page: no token, no usage plan key
+                    public = resource.add_method(
+                        method, integration, authorization_type=apigw.AuthorizationType.NONE
+                    )
+                    NagSuppressions.add_resource_suppressions(
+                        public,
+                        [
+                            NagPackSuppression(
+                                id=rule,
+                                reason="The API's public OpenAPI document and its page: they carry no "
+                                "data, and clients read them before they have a token.",
+                            )
+                            for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4")
+                        ],
+                    )
+                    continue
                 resource.add_method(
                     method,
                     integration,

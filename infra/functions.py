@@ -50,10 +50,20 @@ def layers_for(spec: FunctionSpec) -> tuple[LayerSpec, ...]:
 class ServiceFunctions(Construct):
     """The catalog's functions; ``connect`` wires what needs the state machine (built after them)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, storage: Storage) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        storage: Storage,
+        deliveries: dict[str, tuple[sqs.IQueue, sqs.IQueue]],
+    ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
         self.storage = storage
+        #: Queue name → (queue, dead-letter queue): the deliver function's settings.
+        self.deliveries = deliveries
         # One asset for all functions: the handlers are ``service.handlers.<name>.handler``.
         self.code = code_asset()
         self.layers = {
@@ -157,6 +167,10 @@ class ServiceFunctions(Construct):
             "max_in_flight": str(self.config.owner_max_in_flight),
             "submits_per_minute": str(self.config.owner_submits_per_minute),
             "submits_per_day": str(self.config.owner_submits_per_day),
+            "idempotency_table": self.storage.tables["idempotency"].table_name,
+            "cursor_secret_name": self.config.names.cursor_secret,
+            "deliveries_queue_url": self.deliveries["deliveries"][0].queue_url,
+            "deliveries_dead_letter_queue_url": self.deliveries["deliveries"][1].queue_url,
         }
 
     def give_webhook_url(self, url: str) -> None:
@@ -187,6 +201,10 @@ class ServiceFunctions(Construct):
             replicate_webhook_secret=self.storage.replicate_webhook_secret,
             state_machine=state_machine,
             cleanup_dead_letters=cleanup_dead_letters,
+            idempotency_table=self.storage.tables["idempotency"],
+            cursor_secret=self.storage.cursor_secret,
+            deliveries=self.deliveries["deliveries"][0],
+            deliveries_dead_letters=self.deliveries["deliveries"][1],
         )
         for spec in FUNCTIONS:
             function = self.functions[spec.name]

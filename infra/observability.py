@@ -41,6 +41,11 @@ WEBHOOK_REFUSALS = ("malformed", "stale", "signature", "secret")
 COMPLETION_SOURCES = ("webhook", "poll")
 #: Count metrics by kind, and the others with the statistic that reads right.
 TASK_COUNTS = ("TasksSubmitted", "TasksSucceeded", "TasksFailed", "TasksTimedOut")
+#: The deliver function's counts (``service.handlers.deliver``).
+WEBHOOK_COUNTS = ("WebhookAttemptsDelivered", "WebhookAttemptsFailed", "WebhookDeliveriesGivenUp")
+#: Failed webhook attempts in 5 minutes that page: receivers fail on their own, but this many at
+#: once says our side cannot reach anyone (egress, DNS, a bug in the signer...).
+WEBHOOK_FAILED_ATTEMPTS_ALARM = 25
 
 
 def business_metric(name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metric:
@@ -67,6 +72,8 @@ class Monitored:
     tables: dict[str, dynamodb.Table]
     #: Execution events the clean-up could not handle.
     dead_letters: sqs.IQueue
+    #: The caller webhooks' queues: name → (queue, dead-letter queue).
+    deliveries: dict[str, tuple[sqs.IQueue, sqs.IQueue]]
     #: Replicate's webhooks are on (their alarm and widgets are there either way: off, they stay empty).
     webhooks: bool = True
 
@@ -170,6 +177,26 @@ class Observability(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
         )
+        for name, (_queue, dead) in m.deliveries.items():
+            self._alarm(
+                f"{pascal_case(name)}DeadLetters",
+                f"{name}-dead-letters",
+                "A caller webhook was given up after its retries (24 h), or the deliver function kept "
+                "failing on a message: the owner's receiver never got that task's end.",
+                metric=dead.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                threshold=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+            )
+        self._alarm(
+            "WebhookAttemptsFailed",
+            "webhook-attempts-failed",
+            f"{WEBHOOK_FAILED_ATTEMPTS_ALARM} or more caller webhook attempts failed in 5 minutes.",
+            metric=business_metric("WebhookAttemptsFailed"),
+            threshold=WEBHOOK_FAILED_ATTEMPTS_ALARM,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+        )
         for spec in FUNCTIONS:
             function = m.functions[spec.name]
             slug = spec.name.replace("_", "-")
@@ -177,7 +204,11 @@ class Observability(Construct):
             if spec.kind != "authorizer":
                 # The authorizer signals every rejected token as an error (raise "Unauthorized"):
                 # its errors are not alarmed; its crashes surface as 5xx (api-5xx-rate).
-                threshold = 1 if spec.kind in ("api", "event") else self.config.alarm_workflow_function_errors
+                threshold = (
+                    1
+                    if spec.kind in ("api", "event", "queue")
+                    else self.config.alarm_workflow_function_errors
+                )
                 errors: cw.IMetric = function.metric_errors(period=PERIOD, statistic="Sum")
                 if spec.kind == "api":
                     # An exception the handler caught and answered 500 is no Lambda error: add those.
@@ -339,6 +370,34 @@ class Observability(Construct):
                     business_metric(WEBHOOKS_REFUSED_METRIC, reason=reason) for reason in WEBHOOK_REFUSALS
                 ],
                 width=12,
+            ),
+        )
+        dashboard.add_widgets(cw.TextWidget(markdown="# Caller webhooks", width=24, height=1))
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Webhook attempts",
+                left=[business_metric(name) for name in WEBHOOK_COUNTS],
+                width=8,
+            ),
+            *(
+                cw.GraphWidget(
+                    title=f"{name} queue: waiting, oldest (s), dead letters",
+                    left=[
+                        queue.metric_approximate_number_of_messages_visible(
+                            period=PERIOD, statistic="Maximum", label="waiting"
+                        ),
+                        dead.metric_approximate_number_of_messages_visible(
+                            period=PERIOD, statistic="Maximum", label="dead letters"
+                        ),
+                    ],
+                    right=[
+                        queue.metric_approximate_age_of_oldest_message(
+                            period=PERIOD, statistic="Maximum", label="oldest (s)"
+                        )
+                    ],
+                    width=8,
+                )
+                for name, (queue, dead) in m.deliveries.items()
             ),
         )
 

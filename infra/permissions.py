@@ -23,7 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 
-from service.catalog import RESULT_PREFIXES, UPLOAD_PREFIX, FunctionSpec, Need
+from service.catalog import OWNER_INDEX, RESULT_PREFIXES, UPLOAD_PREFIX, FunctionSpec, Need
 
 #: The key prefixes Finalize writes and the status function presigns (``functions/service/domain``):
 #: media grants and the bucket's lifecycle rules are limited to these.
@@ -46,6 +46,14 @@ class GrantTargets:
     state_machine: sfn.StateMachine
     #: Where the clean-up's events go when it cannot handle them (``infra/events.py``).
     cleanup_dead_letters: sqs.IQueue
+    idempotency_table: dynamodb.ITable
+    cursor_secret: secretsmanager.ISecret
+    #: The caller webhooks' queue and its dead-letter queue (``infra/deliveries.py``).
+    deliveries: sqs.IQueue
+    deliveries_dead_letters: sqs.IQueue
+
+    def owner_index_arn(self) -> str:
+        return f"{self.tasks_table.table_arn}/index/{OWNER_INDEX.name}"
 
     def executions_arn(self) -> str:
         """``arn:…:execution:<machine name>:*`` — this machine's executions, no other's."""
@@ -69,12 +77,22 @@ NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str
     "tasks:create": (("dynamodb:PutItem",), lambda t: [t.tasks_table.table_arn]),
     "tasks:update": (("dynamodb:UpdateItem",), lambda t: [t.tasks_table.table_arn]),
     "tasks:delete": (("dynamodb:DeleteItem",), lambda t: [t.tasks_table.table_arn]),
+    # The owner's task list: Query on the owner index only (never the table, never a Scan).
+    "tasks:list": (("dynamodb:Query",), lambda t: [t.owner_index_arn()]),
     "owners:read": (("dynamodb:GetItem",), lambda t: [t.owners_table.table_arn]),
     # Taking a slot (submit) and freeing one (terminal writes), inside TransactWriteItems.
     "owners:count": (("dynamodb:UpdateItem",), lambda t: [t.owners_table.table_arn]),
+    "owners:webhook-secret": (("dynamodb:UpdateItem",), lambda t: [t.owners_table.table_arn]),
+    # powertools' DynamoDBPersistenceLayer: a conditional PutItem (with the old item on failure),
+    # GetItem, UpdateItem (the answer), DeleteItem (a submit that failed frees its key).
+    "idempotency:records": (
+        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+        lambda t: [t.idempotency_table.table_arn],
+    ),
     "tokens:read": (("dynamodb:GetItem",), lambda t: [t.tokens_table.table_arn]),
     "executions:start": (("states:StartExecution",), lambda t: [t.state_machine.state_machine_arn]),
     "executions:describe": (("states:DescribeExecution",), lambda t: [t.executions_arn()]),
+    "executions:stop": (("states:StopExecution",), lambda t: [t.executions_arn()]),
     # Presigned GETs are signed with the function's own credentials: it needs GetObject itself.
     # Uploads too: their file_url (the model's input) is a presigned GET.
     "media:read": (("s3:GetObject",), lambda t: t.object_arns(MEDIA_PREFIXES)),
@@ -82,6 +100,8 @@ NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str
     "media:write": (("s3:PutObject", "s3:AbortMultipartUpload"), GrantTargets.media_object_arns),
     # Presigned PUTs are signed with the function's credentials: one single PUT, uploads/ only.
     "media:upload": (("s3:PutObject", "s3:GetObject"), lambda t: t.object_arns(UPLOAD_PREFIXES)),
+    # DeleteObjects is authorized as s3:DeleteObject on each key.
+    "media:delete": (("s3:DeleteObject",), GrantTargets.media_object_arns),
     "replicate:secret": (("secretsmanager:GetSecretValue",), lambda t: [t.replicate_secret.secret_arn]),
     "replicate:webhook-secret": (
         ("secretsmanager:GetSecretValue",),
@@ -92,6 +112,13 @@ NEED_GRANTS: dict[Need, tuple[tuple[str, ...], Callable[[GrantTargets], list[str
     "executions:wake": (("states:SendTaskSuccess",), lambda t: ["*"]),
     # Lambda sends a failed asynchronous invocation to the on-failure destination with the role.
     "cleanup:dead-letter": (("sqs:SendMessage",), lambda t: [t.cleanup_dead_letters.queue_arn]),
+    "cursor:key": (("secretsmanager:GetSecretValue",), lambda t: [t.cursor_secret.secret_arn]),
+    # The event source mapping reads with the function's role; the function sets each retry's delay.
+    "deliveries:consume": (
+        ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"),
+        lambda t: [t.deliveries.queue_arn],
+    ),
+    "deliveries:dead-letter": (("sqs:SendMessage",), lambda t: [t.deliveries_dead_letters.queue_arn]),
 }
 
 if set(NEED_GRANTS) != set(get_args(Need)):  # a need added to the catalog must get its grant here
@@ -104,13 +131,13 @@ def grant_needs(function: lambda_.Function, spec: FunctionSpec, targets: GrantTa
         actions, resources = NEED_GRANTS[need]
         function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=resources(targets)))
     wildcards = []
-    if spec.needs & {"media:read", "media:write", "media:upload"}:
+    if spec.needs & {"media:read", "media:write", "media:upload", "media:delete"}:
         wildcards.append(
             RegexAppliesTo(
                 regex=r"/^Resource::<.*MediaBucket[0-9A-F]+\.Arn>\/(videos|thumbnails|subtitles|uploads)\/\*$/g"
             )
         )
-    if "executions:describe" in spec.needs:
+    if spec.needs & {"executions:describe", "executions:stop"}:
         wildcards.append(RegexAppliesTo(regex=r"/^Resource::arn:.*:execution:.*:\*$/g"))
     if wildcards and function.role is not None:
         NagSuppressions.add_resource_suppressions(

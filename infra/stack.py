@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.config import StackConfig
+from infra.deliveries import Deliveries
 from infra.events import ExecutionEventRules
 from infra.functions import ServiceFunctions
 from infra.observability import Monitored, Observability
@@ -23,7 +24,11 @@ class VideoGenStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self.storage = Storage(self, "Storage", config=config)
-        self.functions = ServiceFunctions(self, "Functions", config=config, storage=self.storage)
+        # The caller webhooks' queues first: the deliver function's settings name them.
+        self.deliveries = Deliveries(self, "Deliveries", config=config)
+        self.functions = ServiceFunctions(
+            self, "Functions", config=config, storage=self.storage, deliveries=self.deliveries.queues
+        )
         self.workflow = Workflow(
             self, "Workflow", config=config, workflow_functions=self.functions.of_kind("workflow")
         )
@@ -38,6 +43,10 @@ class VideoGenStack(Stack):
         # After the machine: submit/status get its ARN, every function its grants. The machine
         # references only workflow functions, which never reference it: no dependency cycle.
         self.functions.connect(self.workflow.state_machine, self.execution_events.dead_letters)
+        # Every execution end reaches the deliveries queue, which the deliver function consumes.
+        self.deliveries.connect(
+            config=config, functions=self.functions.functions, state_machine=self.workflow.state_machine
+        )
         self.web = Web(self, "Web", config=config, storage=self.storage)
         self.api = Api(self, "Api", config=config, functions=self.functions, page_origin=self.web.origin)
         # Replicate's webhooks: StartPredictions gives Replicate the API's URL. Built from the API's
@@ -62,6 +71,7 @@ class VideoGenStack(Stack):
                 tables=self.storage.tables,
                 dead_letters=self.execution_events.dead_letters,
                 webhooks=config.replicate_webhooks == "on",
+                deliveries=self.deliveries.queues,
             ),
         )
 
@@ -87,6 +97,14 @@ class VideoGenStack(Stack):
             "ExecutionEventsDeadLetterQueueUrl": (
                 self.execution_events.dead_letters.queue_url,
                 "Execution events the clean-up could not handle",
+            ),
+            "DeliveriesDeadLetterQueueUrl": (
+                self.deliveries.queues["deliveries"][1].queue_url,
+                "Caller webhooks whose retries are spent (and messages the deliver function crashed on)",
+            ),
+            "IdempotencyTableName": (
+                self.storage.tables["idempotency"].table_name,
+                "Idempotency-Key records of submits (24 h, TTL)",
             ),
             "MediaBucketName": (self.storage.media_bucket.bucket_name, "Finished videos and thumbnails"),
             "ReplicateSecretName": (

@@ -39,6 +39,17 @@ class Storage(Construct):
             )
             for spec in TABLES
         }
+        for spec in TABLES:
+            for index in spec.indexes:
+                self.tables[spec.name].add_global_secondary_index(
+                    index_name=index.name,
+                    partition_key=dynamodb.Attribute(
+                        name=index.partition_key, type=dynamodb.AttributeType.STRING
+                    ),
+                    sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
+                    projection_type=dynamodb.ProjectionType.INCLUDE,
+                    non_key_attributes=list(index.projected),
+                )
 
         self.access_logs_bucket = s3.Bucket(
             self,
@@ -109,6 +120,28 @@ class Storage(Construct):
             # Deleted with the stack (scheduled for deletion by Secrets Manager): the token
             # itself lives at Replicate and can be issued again.
             removal_policy=RemovalPolicy.DESTROY,
+        )
+        # Signs the task list's cursors (GET /api/tasks/): generated at deploy, never leaves AWS.
+        self.cursor_secret = secretsmanager.Secret(
+            self,
+            "ListCursorKey",
+            secret_name=config.names.cursor_secret,
+            description="Signs the task list's cursors (HMAC-SHA256); rotating it only ends open cursors",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=64
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.cursor_secret,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SMG4",
+                    reason="An HMAC key for list cursors: rotating it (put-secret-value) only makes the "
+                    "cursors clients hold answer 422, so clients start the list again; no rotation "
+                    "Lambda is worth that.",
+                )
+            ],
         )
         NagSuppressions.add_resource_suppressions(
             self.replicate_secret,

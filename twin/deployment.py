@@ -18,6 +18,7 @@ through the one address the user chose.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -39,11 +40,14 @@ from service.catalog import (
     FUNCTIONS,
     MEDIA_CORS,
     OWNER_THROTTLE,
+    QUEUES,
     TABLES,
     FunctionSpec,
+    QueueSpec,
     ResourceNames,
     WorkflowTiming,
     function_environment,
+    queue_visibility_s,
     replicate_webhook_url,
     runtime_environment,
     workflow_substitutions,
@@ -51,6 +55,7 @@ from service.catalog import (
 from service.domain.operators import Operators
 from twin import lambda_runner, strict_moto, workflow_definition
 from twin.execution_events import ExecutionEvents
+from twin.queues import QueueConsumers
 
 LAMBDA_RUNTIME = "python3.12"
 REGION = "us-east-1"
@@ -136,8 +141,11 @@ class LocalDeployment:
     state_machine_arn: str = ""
     usage_plan_id: str = ""
     function_arns: dict[str, str] = field(default_factory=dict)
+    #: Queue name → (URL, its dead-letter queue's URL).
+    queue_urls: dict[str, tuple[str, str]] = field(default_factory=dict)
     _runtime: lambda_runner.Runtime | None = None
     _events: ExecutionEvents | None = None
+    _consumers: QueueConsumers | None = None
 
     @property
     def names(self) -> ResourceNames:
@@ -161,16 +169,22 @@ class LocalDeployment:
     # -- the functions' configuration ----------------------------------------------------------------
     def values(self) -> dict[str, str]:
         """Settings field → value for this deployment (each function takes the fields it declares)."""
-        values = {
+        values: dict[str, str] = {
             "tasks_table": self.names.table("tasks"),
             "tokens_table": self.names.table("tokens"),
             "owners_table": self.names.table("owners"),
             "media_bucket": self.names.media_bucket,
             "replicate_secret_name": self.names.replicate_secret,
             "replicate_webhook_secret_name": self.names.replicate_webhook_secret,
+            "idempotency_table": self.names.table("idempotency"),
+            "cursor_secret_name": self.names.cursor_secret,
         }
         if self.webhook_base_url:
             values["replicate_webhook_url"] = replicate_webhook_url(self.webhook_base_url)
+        if "deliveries" in self.queue_urls:
+            values["deliveries_queue_url"], values["deliveries_dead_letter_queue_url"] = self.queue_urls[
+                "deliveries"
+            ]
         if self.state_machine_arn:
             values["state_machine_arn"] = self.state_machine_arn
         if self.replicate_base_url:
@@ -233,11 +247,24 @@ class LocalDeployment:
         strict_moto.install()
         dynamodb = self.client("dynamodb")
         for table in TABLES:
+            keys = {table.partition_key} | {k for i in table.indexes for k in (i.partition_key, i.sort_key)}
+            indexes = [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [
+                        {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                        {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projected)},
+                }
+                for index in table.indexes
+            ]
             dynamodb.create_table(
                 TableName=names.table(table.name),
                 KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in sorted(keys)],
                 BillingMode="PAY_PER_REQUEST",
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
             )
             if table.ttl_attribute:
                 dynamodb.update_time_to_live(
@@ -273,6 +300,12 @@ class LocalDeployment:
         self.client("secretsmanager").create_secret(
             Name=names.replicate_webhook_secret, SecretString=self._replicate_signing_secret()
         )
+        # The list cursors' signing key, generated as the stack's is.
+        self.client("secretsmanager").create_secret(
+            Name=names.cursor_secret, SecretString=base64.b64encode(os.urandom(32)).decode()
+        )
+        for queue_spec in QUEUES:
+            self.queue_urls[queue_spec.name] = self._create_queue(queue_spec)
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -306,9 +339,50 @@ class LocalDeployment:
         self.state_machine_arn = machine["stateMachineArn"]
         self._install_runtime()
         self._events = ExecutionEvents(
-            self.client("stepfunctions"), self.state_machine_arn, self._invoke_event, region=REGION
+            self.client("stepfunctions"),
+            self.state_machine_arn,
+            self._invoke_event,
+            region=REGION,
+            enqueue=self._enqueue,
+        )
+        self._consumers = QueueConsumers(
+            self.client("sqs"),
+            {name: urls[0] for name, urls in self.queue_urls.items()},
+            self.invoke,
+            region=REGION,
         )
         return self
+
+    def _create_queue(self, spec: QueueSpec) -> tuple[str, str]:
+        """The queue and its dead-letter queue, as the stack makes them (redrive after
+        ``max_receive_count`` receives; visibility six times the consumer's timeout)."""
+        sqs = self.client("sqs")
+        dead = sqs.create_queue(QueueName=self.names.dead_letter_queue(spec.name))["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        url = sqs.create_queue(
+            QueueName=self.names.queue(spec.name),
+            Attributes={
+                "VisibilityTimeout": str(queue_visibility_s(spec)),
+                "MessageRetentionPeriod": str(spec.retention_days * 86400),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(spec.max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+        return url, dead
+
+    def _enqueue(self, spec: QueueSpec, event: dict[str, Any]) -> None:
+        """An EventBridge rule's SQS target: the event, as JSON, is the message."""
+        self.client("sqs").send_message(QueueUrl=self.queue_urls[spec.name][0], MessageBody=json.dumps(event))
+
+    @property
+    def queue_consumers(self) -> QueueConsumers:
+        """The stand-in for the stack's event source mappings: ``drain()`` (tests), or ``start()``."""
+        if self._consumers is None:
+            raise RuntimeError("provision() first")
+        return self._consumers
 
     def _install_runtime(self) -> None:
         runtime: lambda_runner.Runtime
@@ -418,6 +492,8 @@ class LocalDeployment:
         """Stop delivering events, stop executions, then the function environments."""
         if self._events is not None:
             self._events.stop()
+        if self._consumers is not None:
+            self._consumers.stop()
         if self.state_machine_arn:
             with contextlib.suppress(Exception):  # moto already gone: nothing left to stop
                 self.stop_executions()

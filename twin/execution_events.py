@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from service.catalog import FUNCTIONS, FunctionSpec
+from service.catalog import FUNCTIONS, QUEUES, FunctionSpec, QueueSpec
 from service.models.events import DETAIL_TYPE, SOURCE
 
 #: (function, event) → whether the function failed; the deployment's runtime invokes it.
 Invoke = Callable[[FunctionSpec, dict[str, Any]], bool]
+#: (queue, event) → the event sent to that queue (an EventBridge rule's SQS target).
+Enqueue = Callable[[QueueSpec, dict[str, Any]], None]
 
 
 def _millis(value: Any) -> int | None:
@@ -76,6 +78,9 @@ class ExecutionEvents:
     #: Deliveries of one event before it is given up (EventBridge retries, then Lambda's own two).
     attempts: int = 3
     targets: list[FunctionSpec] = field(default_factory=lambda: [s for s in FUNCTIONS if s.execution_events])
+    #: Queues that rules feed (the caller webhooks' deliveries), and how an event reaches one.
+    enqueue: Enqueue | None = None
+    queue_targets: list[QueueSpec] = field(default_factory=lambda: [q for q in QUEUES if q.execution_events])
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     _done: set[tuple[str, str, str]] = field(default_factory=set)  # (arn, status, function)
     _failures: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -85,7 +90,8 @@ class ExecutionEvents:
 
     @property
     def statuses(self) -> set[str]:
-        return {status for spec in self.targets for status in spec.execution_events}
+        queued = {s for spec in self.queue_targets for s in spec.execution_events} if self.enqueue else set()
+        return {status for spec in self.targets for status in spec.execution_events} | queued
 
     def _executions(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -109,10 +115,24 @@ class ExecutionEvents:
                     if listed["status"] in spec.execution_events
                     and (listed["executionArn"], listed["status"], spec.name) not in self._done
                 ]
-                if not pending:
+                queues = [
+                    spec
+                    for spec in (self.queue_targets if self.enqueue else [])
+                    if listed["status"] in spec.execution_events
+                    and (listed["executionArn"], listed["status"], f"queue:{spec.name}") not in self._done
+                ]
+                if not pending and not queues:
                     continue
                 described = self.sfn.describe_execution(executionArn=listed["executionArn"])
                 event = status_change_event(described, region=self.region, account=account)
+                for queue in queues:  # EventBridge's SQS target: sent, or retried on the next round
+                    assert self.enqueue is not None
+                    try:
+                        self.enqueue(queue, event)
+                    except Exception:
+                        continue
+                    self._done.add((listed["executionArn"], listed["status"], f"queue:{queue.name}"))
+                    delivered.append(event)
                 for spec in pending:
                     key = (listed["executionArn"], listed["status"], spec.name)
                     if self.invoke(spec, event):

@@ -10,6 +10,8 @@ Gateway's REST APIs:
   response (404 in our stack);
 * a route whose function is not ``authorized`` (the Replicate webhook route) goes straight to its
   function, without the authorizer or an API key, as the stack's method with no authorization;
+* routes of a ``public`` function (the OpenAPI document, its page) skip the authorizer and the
+  usage plan, as the stack's methods without authorization do;
 * the TOKEN authorizer runs first: no ``Authorization`` header, or one that does not match the
   identity validation expression (``service.domain.auth.HEADER_PATTERN``), is a 401 without
   invoking it; ``Unauthorized`` from it a 401, any other error a 500, a Deny policy a 403; its
@@ -188,7 +190,8 @@ class ApiGateway:
         if matched is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         route, path_parameters = matched
-        if not route.spec.authorized:  # no authorizer, no API key: the handler checks a signature
+        if not route.spec.authorized or route.spec.public:  # no authorizer, no API key: the handler
+            # checks a signature (Replicate's webhooks), or the route is public (the OpenAPI document, its page)
             event = self.proxy_event(
                 route, path, path_parameters, query or [], headers, body, {}, request_id, source_ip
             )
@@ -337,7 +340,7 @@ class ApiGateway:
                             "integrationLatency": 0,
                         }
                     }
-                    if route.spec.authorized
+                    if route.spec.authorized and not route.spec.public
                     else {}
                 ),
             },

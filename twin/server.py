@@ -43,6 +43,14 @@ from twin.examples import spec_transition_request
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEV_OWNER = "dev"
+#: The twin's caller webhooks: loopback receivers allowed, the retry schedule compressed (production:
+#: up to 30 s, then doubling to 6 h, for 24 h; here 1 s doubling to 8 s, for 2 minutes).
+TWIN_WEBHOOKS = {
+    "webhook_allow_loopback": "true",
+    "retry_base_seconds": "1",
+    "retry_cap_seconds": "8",
+    "retry_window_seconds": "120",
+}
 #: moto and the emulator listen here; the workers reach them here.
 LOOPBACK = "127.0.0.1"
 #: Connections waiting to be accepted: a burst of clients must queue, not be reset.
@@ -86,6 +94,9 @@ class TwinConfig:
     #: Replicate's webhooks (the emulator calls the front at its loopback address, as Replicate calls
     #: a deployment's public URL); False: the workflow polls alone, as a deployment without one.
     replicate_webhooks: bool = True
+    #: Caller webhooks may go to loopback http:// receivers (a developer's own), and their retries
+    #: come seconds apart instead of hours (``TWIN_WEBHOOKS``).
+    loopback_webhooks: bool = True
 
 
 class _FrontServer(http.server.ThreadingHTTPServer):
@@ -141,6 +152,7 @@ class Twin:
             settings=(
                 {"model_time_scale": str(config.model_time_scale)} if config.model_time_scale > 0 else {}
             )
+            | (TWIN_WEBHOOKS if config.loopback_webhooks else {})
             | config.settings,
             aws_endpoint=moto_url,
             public_url=self.base_url,
@@ -153,6 +165,8 @@ class Twin:
         self.deployment.provision()  # held before it runs: a failed provision is still closed
         # EventBridge's rules: executions that end without the workflow's help are cleaned up.
         self.deployment.execution_events.start()
+        # The event source mappings: the deliveries queue reaches the deliver function.
+        self.deployment.queue_consumers.start()
         self.token = self.deployment.mint_token(DEV_OWNER, config.token)
         # "Ready" means ready: one execution environment per function is up before the banner,
         # so the first requests do not wait for cold starts.
@@ -281,7 +295,7 @@ class _FrontHandler(http.server.BaseHTTPRequestHandler):
             self._example(parts.path.removeprefix("/examples/"))
             return
         bucket = getattr(self.server, "media_bucket", None)
-        if bucket and parts.path.startswith(f"/{bucket}/"):
+        if bucket and (parts.path == f"/{bucket}" or parts.path.startswith(f"/{bucket}/")):
             self._media(body)
             return
         if self.command in ("GET", "HEAD") and (page := web.page_file(parts.path)) is not None:

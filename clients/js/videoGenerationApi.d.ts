@@ -30,12 +30,40 @@ export interface TransitionParams {
   enable_voiceover?: boolean
   voiceover_text?: string
   voice?: string
+  /** An https URL the service POSTs the task's end to (a signed TaskEvent; see verifyWebhook). */
+  webhook_url?: string
+}
+
+export interface SubmitOptions {
+  /** The same key and request within 24 h give the same task (the answer has `replayed: true`). */
+  idempotencyKey?: string
 }
 
 export interface Accepted {
   task_id: string
   status: 'pending'
   message?: string
+  /** Set when a repeated Idempotency-Key answered the first submit's task. */
+  replayed?: true
+}
+
+export interface WebhookAttempt {
+  at: string
+  status_code: number | null
+  error: string | null
+}
+
+/** The caller webhook of a task submitted with `webhook_url`. */
+export interface WebhookInfo {
+  url: string
+  /** The event's webhook-id: the same on every attempt. */
+  event_id: string
+  state: 'pending' | 'retrying' | 'delivered' | 'failed'
+  attempts: number
+  last_attempts: WebhookAttempt[]
+  first_attempt_at: string | null
+  next_attempt_at: string | null
+  delivered_at: string | null
 }
 
 export interface ProgressInfo {
@@ -63,6 +91,8 @@ export interface TaskStatus {
   info?: ProgressInfo | null
   result?: TransitionResult
   error?: string
+  /** Only for tasks submitted with a webhook_url. */
+  webhook?: WebhookInfo
 }
 
 export interface UploadTicket {
@@ -96,6 +126,22 @@ export interface VideoStatus {
   error: string | null
   created_at: string
   updated_at: string
+  webhook?: WebhookInfo
+}
+
+export interface WebhookSecret {
+  /** whsec_ + base64 key. */
+  secret: string
+  /** After a rotation, the previous secret also signs until then. */
+  previous_secret_valid_until: string | null
+}
+
+/** What the service POSTs to a task's webhook_url when the task ends. */
+export interface TaskEvent {
+  id: string
+  type: 'task.succeeded' | 'task.failed'
+  timestamp: string
+  data: TaskListItem
 }
 
 export interface ValidationErrorItem {
@@ -106,7 +152,7 @@ export interface ValidationErrorItem {
 
 /** Every rejection is an Error with the spec's message and these fields. */
 export interface VideoGenerationError extends Error {
-  kind: 'failure' | 'timeout' | 'http' | 'network'
+  kind: 'failure' | 'timeout' | 'http' | 'network' | 'webhook'
   taskId?: string
   /** HTTP status ('http' errors). */
   status?: number
@@ -114,6 +160,8 @@ export interface VideoGenerationError extends Error {
   detail?: string | ValidationErrorItem[]
   /** The last status answer ('failure' and 'timeout'). */
   response?: TaskStatus | VideoStatus
+  /** 409 of cancelTask: the task's current status. */
+  task?: TaskStatus
 }
 
 /** What `localStorage` offers that resuming needs. */
@@ -133,7 +181,7 @@ export interface TrackOptions {
 export const CURRENT_TASK_KEY: 'currentTaskId'
 
 export function configure(options?: Partial<ClientConfig>): void
-export function createAndGenerateVideo(params: TransitionParams): Promise<Accepted>
+export function createAndGenerateVideo(params: TransitionParams, options?: SubmitOptions): Promise<Accepted>
 export function checkTaskStatus(taskId: string): Promise<TaskStatus>
 export function pollTaskStatus(
   taskId: string,
@@ -141,7 +189,11 @@ export function pollTaskStatus(
   interval?: number,
   maxAttempts?: number
 ): Promise<TransitionResult>
-export function generateDreamVideo(dream: string, style: 'Realistic' | 'Animated' | 'Cursed' | string): Promise<Accepted>
+export function generateDreamVideo(
+  dream: string,
+  style: 'Realistic' | 'Animated' | 'Cursed' | string,
+  options?: SubmitOptions & { webhookUrl?: string }
+): Promise<Accepted>
 export function checkVideoStatus(taskId: string): Promise<VideoStatus>
 export function pollVideoStatus(
   taskId: string,
@@ -160,4 +212,19 @@ export function resumePendingTask(
   options?: TrackOptions
 ): Promise<TransitionResult | null>
 export function uploadImage(file: Blob & { name?: string }, options?: { filename?: string }): Promise<UploadTicket>
-export function listTasks(filters?: { limit?: number; cursor?: string; state?: string; kind?: string }): Promise<TaskList>
+export function listTasks(filters?: {
+  limit?: number
+  cursor?: string
+  state?: 'PENDING' | 'PROCESSING' | 'SUCCESS' | 'FAILURE'
+  kind?: 'transition' | 'dream'
+}): Promise<TaskList>
+export function cancelTask(taskId: string): Promise<TaskStatus>
+export function deleteTask(taskId: string): Promise<void>
+export function getWebhookSecret(): Promise<WebhookSecret>
+export function rotateWebhookSecret(): Promise<WebhookSecret>
+export function verifyWebhook(
+  payload: string | Uint8Array | ArrayBuffer,
+  headers: Record<string, string> | Headers,
+  secret: string | string[],
+  options?: { tolerance?: number; now?: number }
+): Promise<TaskEvent>

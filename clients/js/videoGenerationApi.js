@@ -34,13 +34,13 @@ const withKind = (error, kind, extra = {}) => Object.assign(error, { kind }, ext
 // Task ids are execution ARNs: keep their colons readable, escape anything else.
 const taskSegment = (taskId) => encodeURIComponent(String(taskId)).replace(/%3A/gi, ':')
 
-async function request (method, path, { body, query } = {}) {
+async function request (method, path, { body, query, headers: extra, withHeaders = false } = {}) {
   if (!settings.baseUrl && !globalThis.location) {
     throw new Error('videoGenerationApi: call configure({ baseUrl, token }) first')
   }
   const url = new URL(`${settings.baseUrl}${path}`, globalThis.location?.href)
   for (const [key, value] of Object.entries(query ?? {})) url.searchParams.set(key, value)
-  const headers = { Accept: 'application/json' }
+  const headers = { Accept: 'application/json', ...(extra ?? {}) }
   if (settings.token) headers.Authorization = `Token ${settings.token}`
   if (body !== undefined) headers['Content-Type'] = 'application/json'
   const fetchImpl = settings.fetch ?? globalThis.fetch
@@ -63,18 +63,30 @@ async function request (method, path, { body, query } = {}) {
   if (!response.ok) {
     throw withKind(new Error(`Request failed with status ${response.status}`), 'http', {
       status: response.status,
-      detail: payload?.detail
+      detail: payload?.detail,
+      ...(payload?.task ? { task: payload.task } : {})
     })
   }
+  return withHeaders ? { payload, headers: response.headers } : payload
+}
+
+const submitHeaders = (idempotencyKey) =>
+  idempotencyKey === undefined || idempotencyKey === null ? {} : { 'Idempotency-Key': String(idempotencyKey) }
+
+async function submit (method, path, options, idempotencyKey) {
+  const { payload, headers } = await request(method, path, { ...options, headers: submitHeaders(idempotencyKey), withHeaders: true })
+  if (headers?.get?.('Idempotent-Replayed') === 'true') return { ...payload, replayed: true }
   return payload
 }
 
 /**
  * Start a transition: `POST /api/transitions/create-and-generate/` → `{ task_id, status, message }`.
+ * With `idempotencyKey`, retrying the same request gives the same task (`replayed: true`).
  * @param {import('./videoGenerationApi').TransitionParams} params
+ * @param {import('./videoGenerationApi').SubmitOptions} [options]
  */
-export const createAndGenerateVideo = (params) =>
-  request('POST', '/api/transitions/create-and-generate/', { body: params })
+export const createAndGenerateVideo = (params, { idempotencyKey } = {}) =>
+  submit('POST', '/api/transitions/create-and-generate/', { body: params }, idempotencyKey)
 
 /**
  * One status read: `GET /api/transitions/task-status/{taskId}/` (serves tasks of either kind).
@@ -118,9 +130,10 @@ export async function pollTaskStatus (taskId, onStatus, interval = 2000, maxAtte
  * Start a dream video: `POST /generate-video?dream=…&style=…` → `{ task_id, status: 'pending' }`.
  * @param {string} dream
  * @param {'Realistic' | 'Animated' | 'Cursed'} style
+ * @param {import('./videoGenerationApi').SubmitOptions & { webhookUrl?: string }} [options]
  */
-export const generateDreamVideo = (dream, style) =>
-  request('POST', '/generate-video', { query: { dream, style } })
+export const generateDreamVideo = (dream, style, { webhookUrl, idempotencyKey } = {}) =>
+  submit('POST', '/generate-video', { query: { dream, style, ...(webhookUrl ? { webhook_url: webhookUrl } : {}) } }, idempotencyKey)
 
 /**
  * The dream API's status: `GET /video-status/{taskId}`.
@@ -203,6 +216,80 @@ export function listTasks (filters = {}) {
     Object.entries(filters).filter(([, value]) => value !== undefined && value !== null && value !== '')
   )
   return request('GET', '/api/tasks/', { query })
+}
+
+/**
+ * Cancel a task: `POST /api/tasks/{taskId}/cancel/` → its status (FAILURE, 'Task was canceled').
+ * Cancelling twice is harmless; a task that had already finished rejects with status 409 and its
+ * current status in `error.task`.
+ * @param {string} taskId
+ */
+export const cancelTask = (taskId) => request('POST', `/api/tasks/${taskSegment(taskId)}/cancel/`)
+
+/**
+ * Delete a task: `DELETE /api/tasks/{taskId}/` (cancelled first if it runs; its record and media
+ * erased). Resolves with nothing; later reads reject with status 404.
+ * @param {string} taskId
+ */
+export async function deleteTask (taskId) {
+  await request('DELETE', `/api/tasks/${taskSegment(taskId)}/`)
+}
+
+/** The owner's webhook signing secret: `GET /api/webhooks/secret/` → `{ secret, previous_secret_valid_until }`. */
+export const getWebhookSecret = () => request('GET', '/api/webhooks/secret/')
+
+/** A new webhook signing secret (the previous one also signs for a day): `POST /api/webhooks/secret/`. */
+export const rotateWebhookSecret = () => request('POST', '/api/webhooks/secret/')
+
+// -- Verifying a webhook (Standard Webhooks; WebCrypto: browsers and Node 18+) ------------------------
+
+const b64decode = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
+const b64encode = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+
+function sameBytes (a, b) {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
+/**
+ * Check a webhook the service sent, as received (the raw body: a string or bytes), and resolve with
+ * the event `{ id, type: 'task.succeeded' | 'task.failed', timestamp, data }`. Rejects with an Error
+ * whose `kind` is 'webhook' if a header is missing, the timestamp is more than `tolerance` seconds
+ * away from now (a replay), or no `v1,` signature matches one of the secrets (`whsec_…`).
+ * @param {string | Uint8Array | ArrayBuffer} payload
+ * @param {Record<string, string> | Headers} headers
+ * @param {string | string[]} secret
+ * @param {{ tolerance?: number, now?: number }} [options] seconds; `now` in seconds since the epoch
+ */
+export async function verifyWebhook (payload, headers, secret, { tolerance = 300, now } = {}) {
+  const fail = (message) => withKind(new Error(message), 'webhook')
+  const get = (name) => (typeof headers.get === 'function'
+    ? headers.get(name)
+    : Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1])
+  const id = get('webhook-id')
+  const stamp = get('webhook-timestamp')
+  const signatures = get('webhook-signature')
+  if (!id || !stamp || !signatures) throw fail('Missing webhook-id, webhook-timestamp or webhook-signature')
+  const timestamp = Number.parseInt(stamp, 10)
+  const current = now ?? Math.floor(Date.now() / 1000)
+  if (!Number.isFinite(timestamp) || Math.abs(current - timestamp) > tolerance) {
+    throw fail('webhook-timestamp is too old or too new (a replay?)')
+  }
+  const body = typeof payload === 'string' ? new TextEncoder().encode(payload) : new Uint8Array(payload)
+  const signed = new Uint8Array([...new TextEncoder().encode(`${id}.${timestamp}.`), ...body])
+  const offered = String(signatures).split(' ').filter((s) => s.startsWith('v1,')).map((s) => s.slice(3))
+  for (const each of Array.isArray(secret) ? secret : [secret]) {
+    const key = await globalThis.crypto.subtle.importKey(
+      'raw', b64decode(String(each).replace(/^whsec_/, '')), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']
+    )
+    const expected = b64encode(await globalThis.crypto.subtle.sign('HMAC', key, signed))
+    if (offered.some((candidate) => sameBytes(candidate, expected))) {
+      return JSON.parse(new TextDecoder().decode(body))
+    }
+  }
+  throw fail('No valid signature: wrong secret, or the body was changed')
 }
 
 // -- Resume polling after a page refresh (the spec's last section) ----------------------------------

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from service.settings import (
+    ControlsSettings,
+    DeliverySettings,
+    DocsSettings,
     FailTaskSettings,
     FinalizeSettings,
     FunctionSettings,
@@ -31,19 +34,27 @@ Need = Literal[
     "tasks:read",  # GetItem on the tasks table
     "tasks:create",  # PutItem of a new task record (submit)
     "tasks:update",  # UpdateItem: state changes, progress, the id counter
-    "tasks:delete",  # DeleteItem: submit's roll-back when StartExecution fails
+    "tasks:delete",  # DeleteItem: submit's roll-back when StartExecution fails; the owner's erase
+    "tasks:list",  # Query on the tasks table's owner index (never a Scan)
     "owners:read",  # GetItem on the owners table (limits and usage)
     "owners:count",  # UpdateItem on the owners table: take a slot (submit), free one (terminal writes)
+    "owners:webhook-secret",  # UpdateItem on the owners table: create or rotate the webhook secret
+    "idempotency:records",  # powertools' idempotency records: Get/Put/Update/DeleteItem on its table
     "tokens:read",
     "executions:start",
     "executions:describe",
+    "executions:stop",  # StopExecution: a cancelled task's execution
     "media:read",  # presigned GETs are signed with the function's own credentials
     "media:write",
     "media:upload",  # presigned PUT and GET of client uploads (uploads/ only)
+    "media:delete",  # DeleteObject of a task's results (erase; Finalize's own after a cancel)
     "replicate:secret",  # read the Replicate API token from Secrets Manager
     "replicate:webhook-secret",  # read Replicate's webhook signing secret from Secrets Manager
     "executions:wake",  # SendTaskSuccess: end a workflow's wait early (the Replicate webhook route)
     "cleanup:dead-letter",  # send an event it failed to handle to the clean-up's dead-letter queue
+    "cursor:key",  # read the list cursors' signing key from Secrets Manager
+    "deliveries:consume",  # the deliveries queue: receive, delete, change visibility (backoff)
+    "deliveries:dead-letter",  # send a delivery whose retries are spent to the dead-letter queue
 ]
 
 
@@ -55,18 +66,22 @@ class FunctionSpec:
     memory_mb: int = 256
     timeout_s: int = 10
     #: api: behind API Gateway; authorizer; workflow: a state of the ASL; event: invoked by
-    #: EventBridge on execution status changes (``execution_events``).
-    kind: Literal["api", "authorizer", "workflow", "event"] = "api"
+    #: EventBridge on execution status changes (``execution_events``); queue: consumes a queue of
+    #: ``QUEUES`` (an SQS event source mapping).
+    kind: Literal["api", "authorizer", "workflow", "event", "queue"] = "api"
     needs: frozenset[Need] = field(default_factory=frozenset)
     #: The ASL placeholder that receives this function's ARN (workflow functions only).
     asl_placeholder: str | None = None
     #: Needs the ffmpeg binary (imageio-ffmpeg) at run time.
     ffmpeg: bool = False
-    #: API routes served (method, path template with ``{param}``).
+    #: API routes served (method, path template with ``{param}``), behind the authorizer unless
+    #: ``public`` or not ``authorized``.
     routes: tuple[tuple[str, str], ...] = ()
     #: Its routes are behind the token authorizer and the owners' usage plan. False only for the
     #: Replicate webhook route, whose authorization is Replicate's signature (checked by the handler).
     authorized: bool = True
+    #: Its routes need no token (no authorizer, no usage plan key): the OpenAPI document and its page.
+    public: bool = False
     #: Its settings class: the ``VIDEOGEN_*`` variables it reads, hence its environment.
     settings: type[FunctionSettings] = FunctionSettings
     #: Step Functions execution statuses (``service.models.events``) whose change invokes it: an
@@ -96,6 +111,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 "owners:read",
                 "owners:count",
                 "executions:start",
+                "idempotency:records",
             }
         ),
         routes=(("POST", "/api/transitions/create-and-generate/"), ("POST", "/generate-video")),
@@ -107,6 +123,42 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="GET routes: task state from DynamoDB, presigned result URLs",
         needs=frozenset({"tasks:read", "tasks:update", "owners:count", "executions:describe", "media:read"}),
         routes=(("GET", "/api/transitions/task-status/{task_id}/"), ("GET", "/video-status/{task_id}")),
+    ),
+    FunctionSpec(
+        name="controls",
+        settings=ControlsSettings,
+        handler="service.handlers.controls.handler",
+        description="Task controls: cancel, delete, list the owner's tasks; the owner's webhook secret",
+        needs=frozenset(
+            {
+                "tasks:read",
+                "tasks:update",
+                "tasks:delete",
+                "tasks:list",
+                "owners:count",
+                "owners:webhook-secret",
+                "executions:stop",
+                "media:read",
+                "media:delete",
+                "cursor:key",
+            }
+        ),
+        routes=(
+            ("GET", "/api/tasks/"),
+            ("POST", "/api/tasks/{task_id}/cancel/"),
+            ("DELETE", "/api/tasks/{task_id}/"),
+            ("GET", "/api/webhooks/secret/"),
+            ("POST", "/api/webhooks/secret/"),
+        ),
+    ),
+    FunctionSpec(
+        name="docs",
+        settings=DocsSettings,
+        handler="service.handlers.docs.handler",
+        description="The OpenAPI document (generated from the handlers) and its interactive page",
+        memory_mb=512,
+        routes=(("GET", "/openapi.json"), ("GET", "/docs")),
+        public=True,
     ),
     FunctionSpec(
         name="uploads",
@@ -163,7 +215,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=1024,
         timeout_s=300,
         kind="workflow",
-        needs=frozenset({"tasks:read", "tasks:update", "owners:count", "media:write"}),
+        needs=frozenset({"tasks:read", "tasks:update", "owners:count", "media:write", "media:delete"}),
         asl_placeholder="FinalizeFunctionArn",
         ffmpeg=True,
     ),
@@ -189,7 +241,65 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         execution_events=("FAILED", "TIMED_OUT", "ABORTED"),
     ),
+    FunctionSpec(
+        name="deliver",
+        settings=DeliverySettings,
+        handler="service.handlers.deliver.handler",
+        description="Caller webhooks: POST each ended task's signed event to its webhook_url, with retries",
+        timeout_s=60,
+        kind="queue",
+        needs=frozenset(
+            {
+                "tasks:read",
+                "tasks:update",
+                "owners:read",
+                "media:read",
+                "deliveries:consume",
+                "deliveries:dead-letter",
+            }
+        ),
+    ),
 )
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue fed by execution status changes (an EventBridge rule targets it), consumed by a
+    function (an event source mapping, partial batch responses), with a dead-letter queue."""
+
+    name: str
+    consumer: str
+    execution_events: tuple[str, ...]
+    #: Messages per invocation: each may take one HTTP attempt (``DeliverySettings.timeout_seconds``).
+    batch_size: int = 5
+    #: Receives before SQS moves a message to the dead-letter queue: a backstop for a consumer that
+    #: crashes on it (the consumer itself sends a delivery whose retries are spent there).
+    max_receive_count: int = 50
+    retention_days: int = 4
+
+
+#: Caller webhooks: every execution end reaches the deliveries queue (the task's record says
+#: whether it has a webhook_url), SUCCEEDED included; the deliver function consumes it.
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec(
+        name="deliveries",
+        consumer="deliver",
+        execution_events=("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"),
+    ),
+)
+
+
+def queue(name: str) -> QueueSpec:
+    for spec in QUEUES:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def queue_visibility_s(spec: QueueSpec) -> int:
+    """AWS's advice for an event source mapping: six times the consumer's timeout."""
+    return 6 * function(spec.consumer).timeout_s
+
 
 #: Where objects live in the media bucket (finalize writes, status presigns, clients upload).
 #: IAM grants and lifecycle rules are scoped to these prefixes.
@@ -285,8 +395,8 @@ class CorsPolicy:
     """The CORS preflight every route answers (API Gateway's mock OPTIONS methods; the twin's gateway).
     Browser clients send their token in a header, never cookies."""
 
-    allow_headers: tuple[str, ...] = ("Authorization", "Content-Type")
-    expose_headers: tuple[str, ...] = ("Retry-After",)
+    allow_headers: tuple[str, ...] = ("Authorization", "Content-Type", "Idempotency-Key")
+    expose_headers: tuple[str, ...] = ("Retry-After", "Idempotent-Replayed")
     max_age_s: int = 3600
 
     @property
@@ -349,6 +459,16 @@ class ResourceNames:
         return f"videogen/{self.stage}/replicate-webhook-secret"
 
     @property
+    def cursor_secret(self) -> str:
+        return f"videogen/{self.stage}/list-cursor-key"
+
+    def queue(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    def dead_letter_queue(self, name: str) -> str:
+        return f"{self.prefix}-{name}-dlq"
+
+    @property
     def api(self) -> str:
         return f"{self.prefix}-api"
 
@@ -375,17 +495,50 @@ def function(name: str) -> FunctionSpec:
 
 
 @dataclass(frozen=True)
+class IndexSpec:
+    """A global secondary index: its keys and the attributes it carries (INCLUDE projection)."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+    projected: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     partition_key: str
     ttl_attribute: str | None = None
+    indexes: tuple[IndexSpec, ...] = ()
 
+
+#: The tasks of one owner, newest first (``GET /api/tasks/``): what a list item shows, and no more,
+#: so that a poll's update of the record writes a small index item (not the job).
+OWNER_INDEX = IndexSpec(
+    name="by-owner",
+    partition_key="owner",
+    sort_key="created_at",
+    projected=(
+        "execution_arn",
+        "kind",
+        "state",
+        "progress",
+        "result",
+        "error",
+        "transition_id",
+        "generated_transition_id",
+        "updated_at",
+        "webhook",
+    ),
+)
 
 #: The DynamoDB tables (the key names are the adapters' contract).
 TABLES: tuple[TableSpec, ...] = (
-    TableSpec(name="tasks", partition_key="task_id", ttl_attribute="expires_at"),
+    TableSpec(name="tasks", partition_key="task_id", ttl_attribute="expires_at", indexes=(OWNER_INDEX,)),
     TableSpec(name="tokens", partition_key="token_hash", ttl_attribute="expires_at"),
     TableSpec(name="owners", partition_key="owner"),
+    # powertools' idempotency records (DynamoDBPersistenceLayer's default attribute names).
+    TableSpec(name="idempotency", partition_key="id", ttl_attribute="expiration"),
 )
 
 

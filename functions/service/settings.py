@@ -98,7 +98,15 @@ def resource() -> Any:
     return dataclasses.field(metadata={"resource": True})
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _convert(raw: str, kind: Any) -> Any:
+    if kind is bool:
+        folded = raw.strip().lower()
+        if folded not in _TRUE + _FALSE:
+            raise ValueError(raw)
+        return folded in _TRUE
     if kind is int:
         return int(raw.strip())
     if kind is float:
@@ -147,7 +155,7 @@ class FunctionSettings:
             try:
                 value = _convert(raw, types[name])
             except ValueError:
-                kind = "an integer" if types[name] is int else "a number"
+                kind = {int: "an integer", bool: "a boolean (true or false)"}.get(types[name], "a number")
                 problems.append(f"{variable(name)}: Input should be {kind}, got {raw!r}")
                 continue
             problem = _check(field, value)
@@ -225,6 +233,16 @@ class SubmitSettings(FunctionSettings):
     dream_model: str = model_setting("dream")
     music_model: str = model_setting("music")
     tts_model: str = model_setting("speech")
+    #: Idempotency-Key records (powertools' DynamoDB persistence layer): a table of their own, TTL.
+    idempotency_table: str = resource()
+    idempotency_seconds: int = setting(
+        24 * 3600, ge=60, description="How long a submit's Idempotency-Key is remembered"
+    )
+    webhook_allow_loopback: bool = setting(
+        False,
+        description="Accept http:// webhook URLs on loopback addresses (the twin); production: https to "
+        "public addresses only",
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -241,6 +259,50 @@ class StatusSettings(FunctionSettings):
         60.0, ge=0, description="A non-terminal record older than this is checked with DescribeExecution"
     )
     retry_after_seconds: int = setting(5, ge=1, description="Retry-After hint on non-terminal status")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ControlsSettings(FunctionSettings):
+    """The task controls: cancel (the terminal write that frees the slot, then StopExecution), delete
+    (records and media), the owner's task list (an index query, signed cursors, presigned results)
+    and the owner's webhook signing secret."""
+
+    tasks_table: str = resource()
+    owners_table: str = resource()
+    state_machine_arn: str = resource()
+    media_bucket: str = resource()
+    #: The key that signs list cursors (Secrets Manager, generated at deploy).
+    cursor_secret_name: str = resource()
+    presign_seconds: int = setting(3600, ge=60, le=7 * 24 * 3600)
+    secret_max_age_seconds: int = setting(300, ge=0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DocsSettings(FunctionSettings):
+    """The public OpenAPI document and its page: nothing to configure."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeliverySettings(FunctionSettings):
+    """Caller webhooks: consumes the deliveries queue, POSTs each ended task's event, signed with the
+    owner's secret (Standard Webhooks), retried with exponential backoff and full jitter through the
+    queue's visibility timeout for ``retry_window_seconds``; then the dead-letter queue."""
+
+    tasks_table: str = resource()
+    owners_table: str = resource()
+    media_bucket: str = resource()
+    deliveries_queue_url: str = resource()
+    deliveries_dead_letter_queue_url: str = resource()
+    presign_seconds: int = setting(3600, ge=60, le=7 * 24 * 3600)
+    webhook_allow_loopback: bool = setting(False, description="As SubmitSettings' (the twin: true)")
+    retry_base_seconds: float = setting(30.0, gt=0, description="The first retry waits up to this long")
+    retry_cap_seconds: float = setting(
+        6 * 3600.0, gt=0, le=12 * 3600, description="No retry waits longer (SQS: 12 h at most)"
+    )
+    retry_window_seconds: float = setting(
+        24 * 3600.0, gt=0, description="Attempts go on at least this long after the first"
+    )
+    timeout_seconds: float = setting(10.0, gt=0, le=30, description="One attempt's HTTP timeout")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -315,7 +377,7 @@ class FailTaskSettings(ReplicateSettings):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FinalizeSettings(FunctionSettings):
     """Finalize: downloads the outputs (from the allowed origins only), composes, stores the
-    media, records SUCCESS."""
+    media, records SUCCESS (or removes what it stored when the task ended meanwhile: cancelled)."""
 
     tasks_table: str = resource()
     owners_table: str = resource()

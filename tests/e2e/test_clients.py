@@ -25,16 +25,19 @@ import imageio_ffmpeg
 import pytest
 
 from tests.e2e.conftest import ROOT, RunningTwin
+from tests.receiver import Receiver
 from videogen_client import (
     AsyncClient,
     AuthenticationError,
     Client,
+    ConflictError,
     NotFoundError,
     TaskFailedError,
     TaskStatus,
     TaskTimeoutError,
     TransitionRequest,
     ValidationError,
+    verify_webhook,
 )
 
 ASSETS = ROOT / "twin/assets"
@@ -196,9 +199,105 @@ def flows(twin: RunningTwin, out: Path) -> Iterator[dict[str, Future[Any]]]:
         "cli_transition": lambda: cli_transition_from_local_files(twin, out),
         "cli_dream": lambda: cli_dream_timed_out_then_waited(twin, out),
         "cli_failure": lambda: cli_failure(twin, out),
+        "sdk_controls": lambda: sdk_controls(twin),
+        "sdk_controls_async": lambda: asyncio.run(sdk_controls_async(twin)),
+        "cli_controls": lambda: cli_controls(twin, out),
     }
     with ThreadPoolExecutor(max_workers=len(starts)) as pool:
         yield {name: pool.submit(start) for name, start in starts.items()}
+
+
+@dataclass
+class Controls:
+    first: Any
+    replay: Any
+    conflict: ConflictError
+    canceled: TaskStatus
+    listed: list[str]
+    deleted_status: int
+    secret: str
+    events: list[Any]
+    webhook: Any
+
+
+def sdk_controls(twin: RunningTwin) -> Controls:
+    """Idempotent submits, a webhook (verified by the SDK's verifier, after a 500), list, cancel, delete."""
+    with client(twin) as sdk, Receiver(answers=[500]) as receiver:
+        secret = sdk.webhook_secret().secret
+        key = f"sdk-{os.getpid()}-{id(receiver)}"
+        first = sdk.generate_dream(
+            "a bridge of violins", "Realistic", webhook_url=receiver.url, idempotency_key=key
+        )
+        replay = sdk.generate_dream(
+            "a bridge of violins", "Realistic", webhook_url=receiver.url, idempotency_key=key
+        )
+        sdk.wait_dream(first.task_id, timeout=120, **FAST)
+        received = receiver.wait_for(2, timeout=60)
+        events = [verify_webhook(r.body, r.headers, secret) for r in received]
+        webhook = sdk.task_status(first.task_id).webhook
+        with pytest.raises(ConflictError) as conflict:
+            sdk.cancel(first.task_id)  # it has finished
+        running = sdk.generate_dream("a slow snail", "Animated")
+        canceled = sdk.cancel(running.task_id)
+        listed = [item.task_id for item in sdk.iter_tasks(kind="dream", page_size=2)]
+        sdk.delete(running.task_id)
+        try:
+            sdk.task_status(running.task_id)
+            deleted_status = 200
+        except NotFoundError:
+            deleted_status = 404
+    return Controls(first, replay, conflict.value, canceled, listed, deleted_status, secret, events, webhook)
+
+
+async def sdk_controls_async(twin: RunningTwin) -> tuple[list[str], TaskStatus, str]:
+    async with AsyncClient(twin.base_url, twin.token) as sdk:
+        accepted = await sdk.generate_dream("an async owl", "Cursed", idempotency_key=f"async-{os.getpid()}")
+        canceled = await sdk.cancel(accepted.task_id)
+        listed = [item.task_id async for item in sdk.iter_tasks(state="FAILURE")]
+        await sdk.delete(accepted.task_id)
+        secret = (await sdk.webhook_secret()).secret
+    return listed, canceled, secret if accepted.task_id in listed else ""
+
+
+@dataclass
+class CliControls:
+    generate: subprocess.CompletedProcess[str]
+    again: subprocess.CompletedProcess[str]
+    listed: subprocess.CompletedProcess[str]
+    cancel: subprocess.CompletedProcess[str]
+    delete: subprocess.CompletedProcess[str]
+    gone: subprocess.CompletedProcess[str]
+    secret: subprocess.CompletedProcess[str]
+    events: list[str]
+
+
+def cli_controls(twin: RunningTwin, out: Path) -> CliControls:
+    """`videogen webhooks listen` receives the task's end; generate with --idempotency-key and
+    --webhook-url twice; list, cancel (409: it finished), delete."""
+    secret = videogen(twin, "webhooks", "secret")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOGEN_", "AWS_"))}
+    from twin.server import free_port
+
+    port = free_port()
+    listener = subprocess.Popen(
+        [str(Path(sys.executable).with_name("videogen")), "webhooks", "listen", "--port", str(port),
+         "--secret", secret.stdout.strip(), "--count", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        args = ["generate", "dream", "--dream", "a paper moon", "--style", "Animated", "--quiet",
+                "--idempotency-key", f"cli-{port}", "--webhook-url", f"http://127.0.0.1:{port}/"]  # fmt: skip
+        generate = videogen(twin, *args, "--out", str(out / "cli-controls.mp4"))
+        again = videogen(twin, *args, "--out", str(out / "cli-controls-again.mp4"))
+        events, _ = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+    task_id = generate.stderr.split("Task ", 1)[1].split()[0]
+    listed = videogen(twin, "list", "--kind", "dream", "--limit", "3")
+    cancel = videogen(twin, "cancel", task_id)
+    delete = videogen(twin, "delete", task_id)
+    gone = videogen(twin, "status", task_id)
+    return CliControls(generate, again, listed, cancel, delete, gone, secret, events.splitlines())
 
 
 # -- JavaScript ---------------------------------------------------------------------------------------------
@@ -207,7 +306,7 @@ def test_js_client_gets_a_transition_and_a_dream_from_the_twin(flows: dict[str, 
     if result is None:
         pytest.skip("node is not installed on this machine: the JS client is not tested")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "# pass 2" in result.stdout and "# fail 0" in result.stdout
+    assert "# pass 4" in result.stdout and "# fail 0" in result.stdout
 
 
 # -- Python SDK -----------------------------------------------------------------------------------------------
@@ -233,6 +332,26 @@ def test_sdk_task_failure_carries_the_task_error(flows: dict[str, Future[Any]]) 
     error: TaskFailedError = flows["sdk_failure"].result()
     assert "Could not fetch tail_image" in str(error) and "HTTP 404" in str(error)
     assert error.status is not None and error.status.state == "FAILURE"
+
+
+def test_sdk_controls_idempotency_and_a_verified_webhook(flows: dict[str, Future[Any]]) -> None:
+    done: Controls = flows["sdk_controls"].result()
+    assert done.replay.task_id == done.first.task_id and done.replay.replayed and not done.first.replayed
+    assert [e.id for e in done.events] == [done.events[0].id] * 2  # the retry after the 500: same event
+    assert done.events[1].type == "task.succeeded" and done.events[1].data.task_id == done.first.task_id
+    assert done.events[1].data.kind == "dream" and done.events[1].data.result is not None
+    assert done.webhook is not None and done.webhook.state == "delivered" and done.webhook.attempts == 2
+    assert done.conflict.status_code == 409 and done.conflict.task is not None
+    assert done.conflict.task.state == "SUCCESS"
+    assert (done.canceled.state, done.canceled.error) == ("FAILURE", "Task was canceled")
+    assert done.listed.index(done.canceled.task_id) < done.listed.index(done.first.task_id)  # newest first
+    assert done.deleted_status == 404 and done.secret.startswith("whsec_")
+
+
+def test_async_sdk_cancels_lists_and_deletes(flows: dict[str, Future[Any]]) -> None:
+    listed, canceled, secret = flows["sdk_controls_async"].result()
+    assert canceled.error == "Task was canceled" and canceled.task_id in listed
+    assert secret.startswith("whsec_")
 
 
 def test_sdk_errors_against_the_twin(twin: RunningTwin) -> None:
@@ -322,3 +441,19 @@ def test_cli_validation_and_auth_exit_codes(twin: RunningTwin, out: Path) -> Non
     assert (stranger.returncode, stranger.stderr.split(":")[1].strip()) == (4, "not authorized")
     unknown = videogen(twin, "wait", "00000000-0000-4000-8000-000000000000", "--out", str(out / "x.mp4"))
     assert (unknown.returncode, unknown.stderr) == (5, "videogen: not found: Task not found\n")
+
+
+def test_cli_controls_idempotency_key_webhook_url_list_cancel_delete(flows: dict[str, Future[Any]]) -> None:
+    import json
+
+    run: CliControls = flows["cli_controls"].result()
+    assert run.secret.returncode == 0 and run.secret.stdout.startswith("whsec_")
+    assert run.generate.returncode == 0, run.generate.stderr
+    assert run.again.returncode == 0 and "(the same as before: same Idempotency-Key)" in run.again.stderr
+    task_id = run.generate.stderr.split("Task ", 1)[1].split()[0]
+    [event] = [json.loads(line) for line in run.events]
+    assert event["type"] == "task.succeeded" and event["data"]["task_id"] == task_id
+    listed = [json.loads(line) for line in run.listed.stdout.splitlines()]
+    assert task_id in [item["task_id"] for item in listed] and {i["kind"] for i in listed} == {"dream"}
+    assert run.cancel.returncode == 9 and "conflict:" in run.cancel.stderr and "SUCCESS" in run.cancel.stderr
+    assert run.delete.returncode == 0 and run.gone.returncode == 5

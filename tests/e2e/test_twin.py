@@ -394,3 +394,47 @@ def test_the_twin_ends_a_tasks_wait_when_replicate_calls_back(tmp_path: Path) ->
         assert [d["answer"] for d in deliveries if d["event"] == "completed"] == [200]
     finally:
         running.stop()
+
+
+def test_a_caller_webhook_reaches_a_loopback_receiver_signed_and_retried_after_a_500(
+    twin: RunningTwin,
+) -> None:
+    """The twin allows loopback http receivers and runs the deliveries queue with a compressed
+    schedule: the receiver answers 500, then sees the same event again, signed with the owner's
+    secret (checked by the Standard Webhooks reference implementation)."""
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.receiver import Receiver
+
+    with client(twin) as http, Receiver(answers=[500]) as receiver:
+        secret = http.get("/api/webhooks/secret/").json()["secret"]
+        accepted = http.post(CREATE, json=example(twin, duration=5, webhook_url=receiver.url))
+        assert accepted.status_code == 202, accepted.text
+        task_id = accepted.json()["task_id"]
+        first, second = receiver.wait_for(2, timeout=90)
+        deadline = time.monotonic() + 30  # the delivery is recorded once the receiver has answered
+        while (status := http.get(f"/api/transitions/task-status/{task_id}/").json())["webhook"][
+            "state"
+        ] != "delivered":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+    events = [Webhook(secret).verify(r.body, r.headers) for r in (first, second)]
+    assert events[0] == events[1] or events[0]["id"] == events[1]["id"]
+    assert events[1]["type"] == "task.succeeded" and events[1]["data"]["task_id"] == task_id
+    assert second.at > first.at
+    assert [a["status_code"] for a in status["webhook"]["last_attempts"]] == [500, 200]
+
+
+def test_the_openapi_document_and_its_page_are_served_without_a_token(twin: RunningTwin) -> None:
+    document = httpx.get(f"{twin.base_url}/openapi.json", timeout=30)
+    assert document.status_code == 200 and document.headers["content-type"].startswith("application/json")
+    served = document.json()
+    committed = json.loads((Path(__file__).resolve().parents[2] / "docs/openapi.json").read_text())
+    assert served == committed
+    page = httpx.get(f"{twin.base_url}/docs", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'sha256-" in policy and "default-src 'none'" in policy
+    # Everything the page needs is in it: no script, style or font from anywhere else (offline)
+    assert not re.search(r"""(src|href)=["']https?://""", page.text)
+    assert "openapi.json" in page.text

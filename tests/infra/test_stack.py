@@ -216,16 +216,21 @@ def test_each_function_gets_exactly_the_variables_its_settings_class_declares(sy
         assert required <= videogen <= declared, f"{spec.name}: {videogen} vs {declared}"
         needs = spec.needs
         assert ("VIDEOGEN_TASKS_TABLE" in env) == bool(
-            needs & {"tasks:read", "tasks:create", "tasks:update", "tasks:delete"}
+            needs & {"tasks:read", "tasks:create", "tasks:update", "tasks:delete", "tasks:list"}
         ), spec.name
         assert ("VIDEOGEN_TOKENS_TABLE" in env) == ("tokens:read" in needs), spec.name
-        assert ("VIDEOGEN_OWNERS_TABLE" in env) == bool(needs & {"owners:read", "owners:count"}), spec.name
+        assert ("VIDEOGEN_OWNERS_TABLE" in env) == bool(
+            needs & {"owners:read", "owners:count", "owners:webhook-secret"}
+        ), spec.name
         assert ("VIDEOGEN_MEDIA_BUCKET" in env) == bool(
-            needs & {"media:read", "media:write", "media:upload"}
+            needs & {"media:read", "media:write", "media:upload", "media:delete"}
         ), spec.name
         assert ("VIDEOGEN_STATE_MACHINE_ARN" in env) == bool(
-            needs & {"executions:start", "executions:describe"}
+            needs & {"executions:start", "executions:describe", "executions:stop"}
         ), spec.name
+        assert ("VIDEOGEN_IDEMPOTENCY_TABLE" in env) == ("idempotency:records" in needs), spec.name
+        assert ("VIDEOGEN_CURSOR_SECRET_NAME" in env) == ("cursor:key" in needs), spec.name
+        assert ("VIDEOGEN_DELIVERIES_QUEUE_URL" in env) == ("deliveries:consume" in needs), spec.name
         assert ("VIDEOGEN_REPLICATE_SECRET_NAME" in env) == ("replicate:secret" in needs), spec.name
     submit = environment(synth, next(s for s in FUNCTIONS if "executions:start" in s.needs))
     assert submit["VIDEOGEN_TRANSITION_MODEL"] == "kwaivgi/kling-v1.6-pro"
@@ -285,7 +290,15 @@ def test_api_routes_are_exactly_the_catalog_routes_each_behind_the_authorizer(sy
     methods = {key: props for key, props in _methods(synth).items() if key[0] != "OPTIONS"}
     expected = {(method, resource_path(path)): spec for spec in FUNCTIONS for method, path in spec.routes}
     assert set(methods) == set(expected)
+    public = {key for key, spec in expected.items() if spec.public}
+    assert public == {("GET", "/openapi.json"), ("GET", "/docs")}  # the document and its page only
+    for key in public:
+        props = methods[key]
+        assert props["AuthorizationType"] == "NONE" and not props.get("ApiKeyRequired"), key
+        assert "AuthorizerId" not in props
     for key, spec in expected.items():
+        if key in public:
+            continue
         props = methods[key]
         if not spec.authorized:  # Replicate's webhooks: the handler checks Replicate's signature
             assert props["AuthorizationType"] == "NONE" and "AuthorizerId" not in props, key
@@ -466,7 +479,19 @@ def test_tables_follow_the_catalog(synth: Synth) -> None:
         table = synth.resources[table_id(synth, spec.name)]
         props = table["Properties"]
         assert props["KeySchema"] == [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
-        assert props["AttributeDefinitions"] == [{"AttributeName": spec.partition_key, "AttributeType": "S"}]
+        keys = {spec.partition_key} | {k for i in spec.indexes for k in (i.partition_key, i.sort_key)}
+        assert sorted(d["AttributeName"] for d in props["AttributeDefinitions"]) == sorted(keys)
+        assert {d["AttributeType"] for d in props["AttributeDefinitions"]} == {"S"}
+        indexes = {i["IndexName"]: i for i in props.get("GlobalSecondaryIndexes", [])}
+        assert set(indexes) == {i.name for i in spec.indexes}
+        for index in spec.indexes:
+            deployed = indexes[index.name]
+            assert deployed["KeySchema"] == [
+                {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+            ]
+            assert deployed["Projection"]["ProjectionType"] == "INCLUDE"
+            assert sorted(deployed["Projection"]["NonKeyAttributes"]) == sorted(index.projected)
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         if spec.ttl_attribute:
@@ -520,8 +545,14 @@ def test_media_bucket_is_private_tls_only_encrypted_logged_and_expires_media(syn
 def test_replicate_secret_is_generated_never_given(synth: Synth) -> None:
     from aws_cdk.assertions import Match
 
-    synth.template.resource_count_is("AWS::SecretsManager::Secret", 2)
-    for name in (synth.config.replicate_secret_name, synth.config.names.replicate_webhook_secret):
+    # The Replicate token, Replicate's webhook signing secret and the list cursors' signing key: all
+    # generated, none given
+    synth.template.resource_count_is("AWS::SecretsManager::Secret", 3)
+    for name in (
+        synth.config.replicate_secret_name,
+        synth.config.names.replicate_webhook_secret,
+        synth.config.names.cursor_secret,
+    ):
         synth.template.has_resource_properties(
             "AWS::SecretsManager::Secret",
             {
@@ -592,8 +623,10 @@ def test_executions_that_end_without_the_workflow_reach_the_cleanup_through_even
 
     machine_id, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
     cleanup_id, _ = function_resource(synth, function("cleanup"))
-    queue_id, queue = only(synth.of_type("AWS::SQS::Queue"))
-    _, rule = only(synth.of_type("AWS::Events::Rule"))
+    queue_id, queue = only(
+        {k: v for k, v in synth.of_type("AWS::SQS::Queue").items() if "ExecutionEvents" in k}
+    )
+    _, rule = only({k: v for k, v in synth.of_type("AWS::Events::Rule").items() if "CleanupRule" in k})
     props = rule["Properties"]
     assert props["EventPattern"] == {
         "source": ["aws.states"],
@@ -637,13 +670,19 @@ def test_executions_that_end_without_the_workflow_reach_the_cleanup_through_even
 def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
     """The issue's reading of each need, restated independently of infra/permissions.py."""
     tasks, tokens, owners = table_id(synth, "tasks"), table_id(synth, "tokens"), table_id(synth, "owners")
-    queue, _ = only(synth.of_type("AWS::SQS::Queue"))
+    idempotency = table_id(synth, "idempotency")
+    queues = synth.of_type("AWS::SQS::Queue")
+    queue = only({k: v for k, v in queues.items() if "ExecutionEvents" in k})[0]
+    deliveries = only({k: v for k, v in queues.items() if k.startswith("DeliveriesDeliveriesQueue")})[0]
+    delivery_dlq = only({k: v for k, v in queues.items() if k.startswith("DeliveriesDeliveriesDeadLetters")})[
+        0
+    ]
     bucket, _ = media_bucket(synth)
     secrets = synth.of_type("AWS::SecretsManager::Secret")
-    secret = next(
-        k for k, v in secrets.items() if v["Properties"]["Name"] == synth.config.replicate_secret_name
-    )
-    webhook_secret = next(k for k in secrets if k != secret)
+    by_secret_name = {v["Properties"]["Name"]: k for k, v in secrets.items()}
+    secret = by_secret_name[synth.config.replicate_secret_name]
+    webhook_secret = by_secret_name[synth.config.names.replicate_webhook_secret]
+    cursor = by_secret_name[synth.config.names.cursor_secret]
     machine, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
     objects = [f"<{bucket}.Arn>/{prefix}*" for prefix in ("videos/", "thumbnails/", "subtitles/")]
     uploads = f"<{bucket}.Arn>/uploads/*"
@@ -652,6 +691,30 @@ def _intent(synth: Synth) -> dict[str, set[tuple[str, str]]]:
         "tasks:create": {("dynamodb:PutItem", f"<{tasks}.Arn>")},
         "tasks:update": {("dynamodb:UpdateItem", f"<{tasks}.Arn>")},
         "tasks:delete": {("dynamodb:DeleteItem", f"<{tasks}.Arn>")},
+        "tasks:list": {("dynamodb:Query", f"<{tasks}.Arn>/index/by-owner")},
+        "owners:webhook-secret": {("dynamodb:UpdateItem", f"<{owners}.Arn>")},
+        "idempotency:records": {
+            (a, f"<{idempotency}.Arn>")
+            for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+        },
+        "executions:stop": {
+            (
+                "states:StopExecution",
+                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{machine}.Name>:*",
+            )
+        },
+        "media:delete": {("s3:DeleteObject", o) for o in objects},
+        "cursor:key": {("secretsmanager:GetSecretValue", f"<{cursor}>")},
+        "deliveries:consume": {
+            (a, f"<{deliveries}.Arn>")
+            for a in (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+            )
+        },
+        "deliveries:dead-letter": {("sqs:SendMessage", f"<{delivery_dlq}.Arn>")},
         "tokens:read": {("dynamodb:GetItem", f"<{tokens}.Arn>")},
         "owners:read": {("dynamodb:GetItem", f"<{owners}.Arn>")},
         "owners:count": {("dynamodb:UpdateItem", f"<{owners}.Arn>")},
@@ -677,14 +740,17 @@ def test_every_need_has_an_intended_grant(synth: Synth) -> None:
     assert set(_intent(synth)) == set(get_args(Need))
 
 
-def test_only_submit_creates_or_deletes_task_records(synth: Synth) -> None:
+def test_only_submit_creates_task_records_and_only_submit_and_the_controls_delete_them(synth: Synth) -> None:
     # Status and the workflow steps change records (UpdateItem) and read them; none writes whole items.
+    tasks = f"<{table_id(synth, 'tasks')}.Arn>"
     for spec in FUNCTIONS:
-        actions = {action for action, _ in function_grants(synth, spec)}
+        actions = {action for action, resource in function_grants(synth, spec) if resource == tasks}
         creates = {"dynamodb:PutItem", "dynamodb:DeleteItem"} & actions
-        assert creates == ({"dynamodb:PutItem", "dynamodb:DeleteItem"} if spec.name == "submit" else set()), (
-            spec.name
-        )
+        expected = {
+            "submit": {"dynamodb:PutItem", "dynamodb:DeleteItem"},  # the record; its roll-back
+            "controls": {"dynamodb:DeleteItem"},  # the owner's erase
+        }.get(spec.name, set())
+        assert creates == expected, spec.name
 
 
 def test_each_function_is_granted_exactly_its_needs(synth: Synth) -> None:
@@ -707,10 +773,28 @@ def test_status_and_submit_cannot_reach_what_they_do_not_need(synth: Synth) -> N
     assert "states:StartExecution" not in by_name["status"]
     assert not any(action.startswith("secretsmanager:") for action in by_name["status"])
     assert not any(action.startswith("secretsmanager:") for action in by_name["submit"])
-    readers = {name for name, actions in by_name.items() if "secretsmanager:GetSecretValue" in actions}
+
+    def readers(secret: str) -> set[str]:
+        return {
+            spec.name
+            for spec in FUNCTIONS
+            if any(
+                a == "secretsmanager:GetSecretValue" and secret in r for a, r in function_grants(synth, spec)
+            )
+        }
+
     # Only the steps that call Replicate read its token; Finalize only downloads outputs; the webhook
     # route reads the signing secret (and only that one: tests/infra's intent).
-    assert readers == {"start_predictions", "poll_predictions", "fail_task", "cleanup", "replicate_webhooks"}
+    assert readers("ReplicateApiToken") == {"start_predictions", "poll_predictions", "fail_task", "cleanup"}
+    assert readers("ListCursorKey") == {"controls"}  # the list's cursor key, and not the Replicate token
+    assert {name for name, actions in by_name.items() if "secretsmanager:GetSecretValue" in actions} == {
+        "start_predictions",
+        "poll_predictions",
+        "fail_task",
+        "cleanup",
+        "replicate_webhooks",
+        "controls",
+    }
     # One function may end a workflow's wait: the webhook route
     assert {name for name, actions in by_name.items() if "states:SendTaskSuccess" in actions} == {
         "replicate_webhooks"
@@ -801,6 +885,14 @@ def test_dashboard_shows_api_lambda_workflow_business_and_dynamodb(synth: Synth)
     assert refusals == {"malformed", "stale", "signature", "secret"}
     # powertools adds service=<POWERTOOLS_SERVICE_NAME> to every metric's dimensions.
     assert all(m[m.index("service") + 1] == "videogen" for m in business)
+    # Caller webhooks: the deliver function's counts, the queue's depth and age, its dead letters
+    from infra.observability import WEBHOOK_COUNTS
+    from service.handlers import deliver
+
+    emitted = set(re.findall(r'"(Webhook\w+)"', Path(deliver.__file__).read_text()))
+    assert emitted == set(WEBHOOK_COUNTS) == {m[1] for m in business if m[1].startswith("Webhook")}
+    for name in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"):
+        assert ("AWS/SQS", name) in names
 
 
 def test_alarms_cover_api_5xx_executions_and_every_function_and_notify_the_topic(synth: Synth) -> None:
@@ -816,6 +908,8 @@ def test_alarms_cover_api_5xx_executions_and_every_function_and_notify_the_topic
         f"{prefix}-executions-timed-out",
         f"{prefix}-cleanup-dead-letters",
         f"{prefix}-replicate-webhook-signature-failures",
+        f"{prefix}-deliveries-dead-letters",
+        f"{prefix}-webhook-attempts-failed",
     }
     for spec in FUNCTIONS:
         slug = spec.name.replace("_", "-")
@@ -905,6 +999,56 @@ def test_alarm_email_from_context_subscribes_to_the_topic(tmp_path: Path) -> Non
 def test_outputs_give_operators_what_the_runbook_uses(synth: Synth) -> None:
     outputs = set(synth.template_json["Outputs"])
     assert {"ApiUrl", "TokensTableName", "ReplicateSecretName", "StateMachineArn", "AlarmTopicArn"} <= outputs
+    assert {"DeliveriesDeadLetterQueueUrl", "IdempotencyTableName"} <= outputs
+
+
+def test_every_execution_end_reaches_the_deliveries_queue_and_its_consumer(synth: Synth) -> None:
+    from service.catalog import QUEUES, function, queue_visibility_s
+
+    [spec] = QUEUES
+    machine_id, _ = only(synth.of_type("AWS::StepFunctions::StateMachine"))
+    queues = synth.of_type("AWS::SQS::Queue")
+    queue_id, queue = only({k: v for k, v in queues.items() if k.startswith("DeliveriesDeliveriesQueue")})
+    dead_id, dead = only({k: v for k, v in queues.items() if k.startswith("DeliveriesDeliveriesDeadLetters")})
+    # EventBridge: every end of this state machine's executions, SUCCEEDED included, into the queue
+    _, rule = only({k: v for k, v in synth.of_type("AWS::Events::Rule").items() if "DeliveriesRule" in k})
+    assert rule["Properties"]["EventPattern"]["detail"] == {
+        "stateMachineArn": [{"Ref": machine_id}],
+        "status": ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"],
+    }
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dead_id, "Arn"]}}
+    # ... allowed by the queue's policy, for this rule only
+    policies = [p["Properties"] for p in synth.of_type("AWS::SQS::QueuePolicy").values()]
+    sends = [
+        s
+        for p in policies
+        if {"Ref": queue_id} in p["Queues"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "events.amazonaws.com"}
+    ]
+    assert len(sends) == 1 and "sqs:SendMessage" in sends[0]["Action"]  # CDK adds the attribute reads
+    assert "aws:SourceArn" in sends[0]["Condition"]["ArnEquals"]
+    # The queue: encrypted, TLS only, redriven to its dead-letter queue, visibility 6x the consumer's timeout
+    props = queue["Properties"]
+    assert props["SqsManagedSseEnabled"] is True and dead["Properties"]["SqsManagedSseEnabled"] is True
+    assert props["VisibilityTimeout"] == queue_visibility_s(spec) == 6 * function("deliver").timeout_s
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dead_id, "Arn"]},
+        "maxReceiveCount": spec.max_receive_count,
+    }
+    # The deliver function reads it with partial batch responses
+    deliver_id, _ = function_resource(synth, function("deliver"))
+    _, mapping = only(synth.of_type("AWS::Lambda::EventSourceMapping"))
+    mapping = mapping["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert mapping["FunctionName"] == {"Ref": deliver_id}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == spec.batch_size
+    # The idempotency records expire with a TTL
+    idempotency = synth.resources[table_id(synth, "idempotency")]["Properties"]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
 # -- compliance -----------------------------------------------------------------------------------------
@@ -1003,7 +1147,12 @@ def test_model_ids_are_checked_as_the_functions_check_them_at_cold_start() -> No
 
     defaults = StackConfig()
     settings = SubmitSettings.from_environment(
-        {"VIDEOGEN_TASKS_TABLE": "t", "VIDEOGEN_OWNERS_TABLE": "o", "VIDEOGEN_STATE_MACHINE_ARN": "a"}
+        {
+            "VIDEOGEN_TASKS_TABLE": "t",
+            "VIDEOGEN_OWNERS_TABLE": "o",
+            "VIDEOGEN_STATE_MACHINE_ARN": "a",
+            "VIDEOGEN_IDEMPOTENCY_TABLE": "i",
+        }
     )
     assert (defaults.transition_model, defaults.dream_model) == (
         settings.transition_model,

@@ -116,6 +116,7 @@ def test_each_function_sees_only_its_own_settings() -> None:
         aws_endpoint="http://127.0.0.1:9", runtime="workers", public_url="http://twin.example:8000"
     )
     deployment.state_machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
+    deployment.queue_urls = {"deliveries": ("http://127.0.0.1:9/1/q", "http://127.0.0.1:9/1/q-dlq")}
     by_name = {spec.name: deployment.process_environment(spec) for spec in FUNCTIONS}
     authorizer = {k for k in by_name["authorizer"] if k.startswith("VIDEOGEN_")}
     assert authorizer == {"VIDEOGEN_TOKENS_TABLE"}

@@ -11,7 +11,7 @@ from service.domain import recipes
 from service.domain.auth import hash_token, new_token, token_from_header
 from service.domain.options import DreamStyle, TransitionType
 from service.domain.progress import CEILING, PredictionProgress, combine, estimate
-from service.domain.status import dream_status, transition_status_body
+from service.domain.status import dream_status_body, transition_status_body
 from service.models.api import TransitionRequest
 from service.models.domain import Progress, Task, TaskKind, TaskResult, TaskState
 from service.models.storage import task_from_item, task_to_item
@@ -152,7 +152,7 @@ def test_failure_transition_status_has_the_error_string() -> None:
 def test_dream_status_maps_states_to_the_dream_words(state: TaskState, expected: str) -> None:
     result = TaskResult(video_key="videos/x.mp4", thumbnail_key="t.jpg", duration=5)
     task = make_task(kind=TaskKind.DREAM, state=state, result=result, error="boom")
-    body = dream_status(task, presign).model_dump(mode="json")
+    body = dream_status_body(task, presign)
     assert body["status"] == expected
     assert set(body) == {
         "task_id",

@@ -108,8 +108,8 @@ def test_cors_preflight_is_answered_as_the_stack_answers_it_without_the_authoriz
     headers = dict(reply.headers)
     assert reply.status == 204 and calls == []
     assert headers["Access-Control-Allow-Origin"] == "*"
-    assert headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type"
-    assert set(headers["Access-Control-Allow-Methods"].split(",")) == {"GET", "POST", "OPTIONS"}
+    assert headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type,Idempotency-Key"
+    assert set(headers["Access-Control-Allow-Methods"].split(",")) == {"GET", "POST", "DELETE", "OPTIONS"}
     assert headers["Access-Control-Max-Age"] == str(CORS.max_age_s)
     assert ApiGateway(invoke).handle("OPTIONS", "/nowhere").status == 404
 

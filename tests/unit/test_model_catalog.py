@@ -17,6 +17,7 @@ RESOURCES = {
     "VIDEOGEN_TASKS_TABLE": "tasks",
     "VIDEOGEN_OWNERS_TABLE": "owners",
     "VIDEOGEN_STATE_MACHINE_ARN": "arn:aws:states:::x",
+    "VIDEOGEN_IDEMPOTENCY_TABLE": "idempotency",
 }
 
 PINNED_MUSIC = "meta/musicgen:671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb"

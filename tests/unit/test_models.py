@@ -25,7 +25,11 @@ def test_spec_example_request_is_valid_and_keeps_spec_names() -> None:
     assert dumped["transition_type"] == "ENERGETIC"
     assert dumped["subtitles"] == [{"startTime": 0.0, "endTime": 2.5, "text": "First subtitle"}]
     assert dumped["front_image"] == "https://example.com/front.jpg"
-    assert set(dumped) - set(transition_body()) == {"voiceover_text", "voice"}  # our optional additions
+    assert set(dumped) - set(transition_body()) == {
+        "voiceover_text",
+        "voice",
+        "webhook_url",
+    }  # ours, optional
 
 
 @pytest.mark.parametrize("spelling", ["ENERGETIC", "energetic", "Energetic", " energetic "])
@@ -144,6 +148,10 @@ def test_every_function_environment_is_built_from_its_settings_class() -> None:
         "replicate_secret_name": "secret",
         "replicate_webhook_secret_name": "webhook-secret",
         "state_machine_arn": "arn:aws:states:us-east-1:1:stateMachine:m",
+        "idempotency_table": "idempotency",
+        "cursor_secret_name": "cursor",
+        "deliveries_queue_url": "https://sqs.us-east-1.amazonaws.com/1/q",
+        "deliveries_dead_letter_queue_url": "https://sqs.us-east-1.amazonaws.com/1/d",
     }
     for spec in FUNCTIONS:
         environment = function_environment(spec, values)

@@ -19,6 +19,7 @@ from bench.counting import AwsCallCounter
 from replicate_emulator import ReplicateEmulator
 from service.adapters.executions import Executions
 from service.catalog import FUNCTIONS
+from tests.receiver import Receiver
 from tests.support import Stack, transition_body
 
 pytestmark = pytest.mark.workflow
@@ -41,8 +42,16 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
     counter.attach_service_clients()
     try:
         with counter.instrument_invocations():
-            # With Replicate's webhooks: the route records them and wakes the workflow's waits
-            stack = live(stale_after_seconds="1", webhooks=True)
+            # With Replicate's webhooks (the route records them and wakes the workflow's waits) and
+            # caller webhooks to a loopback receiver
+            stack = live(
+                stale_after_seconds="1",
+                webhooks=True,
+                webhook_allow_loopback="true",
+                retry_base_seconds="1",
+                retry_cap_seconds="1",
+                retry_window_seconds="1",
+            )
             token = stack.token()
             emulator.faults.min_processing_s = 1.5  # the completed webhook comes while a wait waits
             create = "/api/transitions/create-and-generate/"
@@ -98,6 +107,51 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
             # An upload (presigning only: no call)
             upload = {"content_type": "image/png", "content_length": 4}
             assert stack.call("POST", "/api/uploads/", token=token, json_body=upload).status == 200
+            monkeypatch.undo()
+            # The task controls: a list with a cursor, a cancel, a delete, the webhook secret
+            listed = stack.call("GET", "/api/tasks/?limit=1", token=token).body
+            assert (
+                stack.call("GET", f"/api/tasks/?limit=1&cursor={listed['next_cursor']}", token=token).status
+                == 200
+            )
+            emulator.faults.never_finish = {"*"}
+            running = stack.call("POST", "/generate-video?dream=a%20yak&style=Animated", token=token).body
+            assert stack.call("POST", f"/api/tasks/{running['task_id']}/cancel/", token=token).status == 202
+            assert stack.call("DELETE", f"/api/tasks/{running['task_id']}/", token=token).status == 204
+            assert stack.call("GET", "/api/webhooks/secret/", token=token).status == 200
+            assert stack.call("POST", "/api/webhooks/secret/", token=token).status == 200
+            # An idempotent submit, and its replay
+            key = {"Idempotency-Key": "least-privilege"}
+            for _ in range(2):
+                reply = stack.call(
+                    "POST", "/generate-video?dream=a%20gnu&style=Animated", token=token, headers=key
+                )
+                assert reply.status == 202
+            # A task with a webhook: delivered after a 500 (a retry through the queue), then given up
+            emulator.faults.never_finish = set()
+            with Receiver(answers=[500]) as receiver:
+                hooked = stack.call(
+                    "POST",
+                    f"/generate-video?dream=a%20hen&style=Animated&webhook_url={receiver.url}",
+                    token=token,
+                ).body
+                stack.wait_execution(hooked["task_id"])
+                stack.deployment.execution_events.deliver()
+                stack.deployment.queue_consumers.drain(timeout_s=30)
+                assert len(receiver.received) == 2
+            with Receiver(answers=[500] * 100) as receiver:
+                lost = stack.call(
+                    "POST",
+                    f"/generate-video?dream=a%20cow&style=Animated&webhook_url={receiver.url}",
+                    token=token,
+                ).body
+                stack.wait_execution(lost["task_id"])
+                stack.deployment.execution_events.deliver()
+                stack.deployment.queue_consumers.drain(timeout_s=30)
+            # The document and its page
+            assert (
+                stack.call("GET", "/openapi.json").status == 200 and stack.call("GET", "/docs").status == 200
+            )
     finally:
         counter.detach_service_clients()
 
@@ -109,10 +163,17 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
         assert calls <= granted(spec.name), (
             f"{spec.name} calls what it is not granted: {calls - granted(spec.name)}"
         )
-        data = {a for a in granted(spec.name) if a.startswith(("dynamodb:", "states:"))}
+        data = {a for a in granted(spec.name) if a.startswith(("dynamodb:", "states:", "sqs:"))}
         unused = data - calls
-        # The tokens table is read by the authorizer through its own client, which is not counted here
-        assert unused <= {"dynamodb:GetItem"} if spec.name == "authorizer" else not unused, (
+        # The tokens table is read by the authorizer through its own client, which is not counted here;
+        # the event source mapping (not the function) receives and deletes the deliver function's
+        # messages and reads its queue's attributes; the clean-up's dead-letter queue is Lambda's.
+        expected_unused = {
+            "authorizer": {"dynamodb:GetItem"},
+            "deliver": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+            "cleanup": {"sqs:SendMessage"},
+        }.get(spec.name, set())
+        assert unused == expected_unused or (spec.name == "authorizer" and unused <= expected_unused), (
             spec.name,
             unused,
         )

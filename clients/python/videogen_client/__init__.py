@@ -12,6 +12,7 @@ from videogen_client.client import AsyncClient, Client
 from videogen_client.errors import (
     APIError,
     AuthenticationError,
+    ConflictError,
     NetworkError,
     NotFoundError,
     PermissionDeniedError,
@@ -19,18 +20,26 @@ from videogen_client.errors import (
     TaskTimeoutError,
     ValidationError,
     VideogenError,
+    WebhookVerificationError,
 )
 from videogen_client.models import (
     Accepted,
     ErrorItem,
     ProgressInfo,
     Subtitle,
+    TaskEvent,
+    TaskList,
+    TaskListItem,
     TaskStatus,
     TransitionRequest,
     TransitionResult,
     Upload,
     VideoStatus,
+    WebhookAttempt,
+    WebhookInfo,
+    WebhookSecret,
 )
+from videogen_client.webhooks import verify_webhook
 
 __all__ = [
     "APIError",
@@ -38,13 +47,17 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "Client",
+    "ConflictError",
     "ErrorItem",
     "NetworkError",
     "NotFoundError",
     "PermissionDeniedError",
     "ProgressInfo",
     "Subtitle",
+    "TaskEvent",
     "TaskFailedError",
+    "TaskList",
+    "TaskListItem",
     "TaskStatus",
     "TaskTimeoutError",
     "TransitionRequest",
@@ -53,4 +66,9 @@ __all__ = [
     "ValidationError",
     "VideoStatus",
     "VideogenError",
+    "WebhookAttempt",
+    "WebhookInfo",
+    "WebhookSecret",
+    "WebhookVerificationError",
+    "verify_webhook",
 ]

@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 from videogen_client.errors import (
     APIError,
     AuthenticationError,
+    ConflictError,
     NetworkError,
     NotFoundError,
     PermissionDeniedError,
@@ -27,11 +28,15 @@ from videogen_client.errors import (
     ValidationError,
     VideogenError,
 )
-from videogen_client.models import ErrorItem, TaskStatus, TransitionResult, VideoStatus
+from videogen_client.models import Accepted, ErrorItem, TaskStatus, TransitionResult, VideoStatus
 
 CREATE_TRANSITION = "/api/transitions/create-and-generate/"
 GENERATE_DREAM = "/generate-video"
 UPLOADS = "/api/uploads/"
+TASKS = "/api/tasks/"
+WEBHOOK_SECRET = "/api/webhooks/secret/"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 #: Answers worth retrying while waiting: the request may well succeed a moment later.
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
@@ -53,6 +58,33 @@ def task_status_path(task_id: str) -> str:
 
 def video_status_path(task_id: str) -> str:
     return f"/video-status/{_task_segment(task_id)}"
+
+
+def cancel_path(task_id: str) -> str:
+    return f"{TASKS}{_task_segment(task_id)}/cancel/"
+
+
+def task_path(task_id: str) -> str:
+    return f"{TASKS}{_task_segment(task_id)}/"
+
+
+def list_params(limit: int | None, cursor: str | None, state: str | None, kind: str | None) -> dict[str, Any]:
+    given = {"limit": limit, "cursor": cursor, "state": state, "kind": kind}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def submit_headers(idempotency_key: str | None) -> dict[str, str]:
+    return {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key is not None else {}
+
+
+def accepted(response: httpx.Response) -> Accepted:
+    answer = parse(Accepted, response)
+    answer.replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
+    return answer
+
+
+def no_content(response: httpx.Response) -> None:
+    raise_for_status(response)
 
 
 def auth_headers(token: str) -> dict[str, str]:
@@ -106,6 +138,7 @@ def raise_for_status(response: httpx.Response) -> None:
         401: AuthenticationError,
         403: PermissionDeniedError,
         404: NotFoundError,
+        409: ConflictError,
     }.get(status, APIError)
     raise error_type(status, message, body, retry_after(response))
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 from videogen_client import (
     AuthenticationError,
     Client,
+    ConflictError,
     NetworkError,
     NotFoundError,
     PermissionDeniedError,
@@ -29,10 +30,12 @@ from videogen_client import (
     TransitionRequest,
     ValidationError,
     VideogenError,
+    WebhookVerificationError,
     options,
+    verify_webhook,
 )
 
-COMMANDS = ("generate", "status", "wait")
+COMMANDS = ("generate", "status", "wait", "cancel", "list", "delete", "webhooks")
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # any other failure: an unexpected HTTP status, a file that cannot be written
@@ -43,6 +46,7 @@ EXIT_NOT_FOUND = 5  # 404: no such task
 EXIT_TASK_FAILED = 6  # the task ended in FAILURE
 EXIT_TIMEOUT = 7  # not ready within --timeout (the task may still finish: `videogen wait`)
 EXIT_NETWORK = 8  # no answer from the service
+EXIT_CONFLICT = 9  # 409: cancel of a finished task; an Idempotency-Key still being accepted
 EXIT_INTERRUPTED = 130  # Ctrl-C (the task goes on: `videogen wait`)
 
 EPILOG = f"""\
@@ -59,6 +63,8 @@ exit codes:
   {EXIT_TASK_FAILED}    the task failed: the message is the task's error
   {EXIT_TIMEOUT}    not ready within --timeout (resume with: videogen wait TASK_ID --out FILE)
   {EXIT_NETWORK}    network error: the service did not answer
+  {EXIT_CONFLICT}    conflict (409): the task had already finished (cancel), or the Idempotency-Key
+       is still being accepted (retry)
   {EXIT_INTERRUPTED}  interrupted (resume with: videogen wait TASK_ID --out FILE)
 """
 
@@ -71,7 +77,10 @@ class UsageError(Exception):
 def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
     """Add ``generate``, ``status`` and ``wait`` to the ``videogen`` parser."""
     root.formatter_class = argparse.RawDescriptionHelpFormatter
-    root.epilog = "Client commands (generate, status, wait): see their --help for exit codes."
+    root.epilog = (
+        "Client commands (generate, status, wait, cancel, list, delete, webhooks): see their --help "
+        "for exit codes."
+    )
     raw = argparse.RawDescriptionHelpFormatter
 
     connection = argparse.ArgumentParser(add_help=False)
@@ -94,13 +103,24 @@ def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
     )
     group.add_argument("--quiet", "-q", action="store_true", help="No progress bar")
 
+    submitting = argparse.ArgumentParser(add_help=False)
+    group = submitting.add_argument_group("submitting")
+    group.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="Makes the submit safe to retry: the same KEY and request within 24 h give the same task",
+    )
+    group.add_argument(
+        "--webhook-url", metavar="URL", help="An https URL the service POSTs the task's end to (signed)"
+    )
+
     generate = commands.add_parser(
         "generate", help="Generate a video and save it (client)", epilog=EPILOG, formatter_class=raw
     )
     kinds = generate.add_subparsers(dest="kind", required=True)
     transition = kinds.add_parser(
         "transition",
-        parents=[connection, waiting],
+        parents=[connection, waiting, submitting],
         help="A transition between two images",
         epilog=EPILOG,
         formatter_class=raw,
@@ -145,7 +165,7 @@ def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
 
     dream = kinds.add_parser(
         "dream",
-        parents=[connection, waiting],
+        parents=[connection, waiting, submitting],
         help="A video of a dream",
         epilog=EPILOG,
         formatter_class=raw,
@@ -172,6 +192,47 @@ def add_commands(root: argparse.ArgumentParser, commands: Any) -> None:
         formatter_class=raw,
     )
     wait.add_argument("task_id", metavar="TASK_ID")
+
+    cancel = commands.add_parser(
+        "cancel", parents=[connection], help="Cancel a task (client)", epilog=EPILOG, formatter_class=raw
+    )
+    cancel.add_argument("task_id", metavar="TASK_ID")
+    delete = commands.add_parser(
+        "delete",
+        parents=[connection],
+        help="Delete a task: cancel it if it runs, erase it and its video (client)",
+        epilog=EPILOG,
+        formatter_class=raw,
+    )
+    delete.add_argument("task_id", metavar="TASK_ID")
+    listing = commands.add_parser(
+        "list",
+        parents=[connection],
+        help="Your tasks, newest first, one JSON object per line (client)",
+        epilog=EPILOG,
+        formatter_class=raw,
+    )
+    listing.add_argument("--limit", type=int, default=20, metavar="N", help="At most N tasks (default 20)")
+    listing.add_argument("--all", action="store_true", help="Every task (follows the pages)")
+    listing.add_argument(
+        "--state", type=_one_of(("PENDING", "PROCESSING", "SUCCESS", "FAILURE")), metavar="STATE"
+    )
+    listing.add_argument("--kind", type=_one_of(("transition", "dream")), metavar="KIND")
+    listing.add_argument("--cursor", metavar="CURSOR", help="Start after this cursor (printed on stderr)")
+
+    hooks = commands.add_parser("webhooks", help="Webhooks: your secret, a local receiver (client)")
+    actions = hooks.add_subparsers(dest="action", required=True)
+    secret = actions.add_parser("secret", parents=[connection], help="Print your webhook signing secret")
+    secret.add_argument(
+        "--rotate", action="store_true", help="A new secret (the previous one signs for a day)"
+    )
+    listen = actions.add_parser(
+        "listen",
+        help="Receive webhooks on 127.0.0.1:PORT, verify each signature, print each event as a JSON line",
+    )
+    listen.add_argument("--port", type=int, default=9000, help="Port on 127.0.0.1 (default 9000)")
+    listen.add_argument("--secret", required=True, help="Your whsec_ secret (videogen webhooks secret)")
+    listen.add_argument("--count", type=int, metavar="N", help="Stop after N verified events")
 
 
 def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str]:
@@ -319,6 +380,7 @@ def _transition_request(ctx: Context, args: argparse.Namespace) -> TransitionReq
         if cue.startTime >= cue.endTime:
             raise UsageError(f"--subtitle {cue.startTime:g}:{cue.endTime:g}: START must be before END")
     request = TransitionRequest(
+        webhook_url=args.webhook_url,
         front_image=_image(ctx, args.front, "--front"),
         tail_image=_image(ctx, args.tail, "--tail"),
         prompt=args.prompt,
@@ -355,16 +417,100 @@ def _wait_and_save(ctx: Context, args: argparse.Namespace, task_id: str) -> int:
 
 
 def _generate(ctx: Context, args: argparse.Namespace) -> int:
+    key = args.idempotency_key
     if args.kind == "transition":
-        accepted = ctx.client.create_transition(_transition_request(ctx, args))
+        accepted = ctx.client.create_transition(_transition_request(ctx, args), idempotency_key=key)
     else:
-        accepted = ctx.client.generate_dream(args.dream, args.style)
-    ctx.say(f"Task {accepted.task_id}")
+        accepted = ctx.client.generate_dream(
+            args.dream, args.style, webhook_url=args.webhook_url, idempotency_key=key
+        )
+    ctx.say(
+        f"Task {accepted.task_id}"
+        + (" (the same as before: same Idempotency-Key)" if accepted.replayed else "")
+    )
     return _wait_and_save(ctx, args, accepted.task_id)
 
 
 def _status(ctx: Context, args: argparse.Namespace) -> int:
     print(ctx.client.task_status(args.task_id).model_dump_json(indent=2, exclude_none=True))
+    return EXIT_OK
+
+
+def _cancel(ctx: Context, args: argparse.Namespace) -> int:
+    print(ctx.client.cancel(args.task_id).model_dump_json(indent=2, exclude_none=True))
+    return EXIT_OK
+
+
+def _delete(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.client.delete(args.task_id)
+    ctx.say(f"Deleted {args.task_id}")
+    return EXIT_OK
+
+
+def _list(ctx: Context, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    cursor, shown = args.cursor, 0
+    while True:
+        page = ctx.client.list_tasks(
+            limit=min(100, args.limit - shown) if not args.all else 100,
+            cursor=cursor,
+            state=args.state,
+            kind=args.kind,
+        )
+        for item in page.items:
+            print(item.model_dump_json(exclude_none=True))
+        shown += len(page.items)
+        cursor = page.next_cursor
+        if cursor is None or (not args.all and shown >= args.limit):
+            break
+    if cursor is not None:
+        ctx.say(f"More: videogen list --cursor {cursor}")
+    return EXIT_OK
+
+
+def _webhooks(ctx: Context, args: argparse.Namespace) -> int:
+    secret = ctx.client.rotate_webhook_secret() if args.rotate else ctx.client.webhook_secret()
+    print(secret.secret)
+    return EXIT_OK
+
+
+def listen(port: int, secret: str, count: int | None, out: IO[str] | None = None) -> int:
+    """A local webhook receiver: each POST's signature is verified (401 if it fails), each event
+    printed as one JSON line; stops after ``count`` verified events."""
+    import http.server
+
+    stream = out or sys.stdout
+    seen: list[str] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                event = verify_webhook(body, dict(self.headers.items()), secret)
+            except WebhookVerificationError as error:
+                _say(f"refused a webhook: {error}")
+                self.send_response(401)
+                self.end_headers()
+                return
+            self.send_response(204)
+            self.end_headers()
+            if event.id not in seen:  # retries carry the same id
+                seen.append(event.id)
+                print(event.model_dump_json(exclude_none=True), file=stream, flush=True)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", port), Receiver)
+    _say(f"Listening on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        while count is None or len(seen) < count:
+            server.handle_request()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        server.server_close()
     return EXIT_OK
 
 
@@ -378,6 +524,10 @@ def _failure(error: BaseException) -> tuple[int, str]:
         return EXIT_AUTH, f"not authorized: {error.detail or error}"
     if isinstance(error, NotFoundError):
         return EXIT_NOT_FOUND, f"not found: {error.detail or error}"
+    if isinstance(error, ConflictError):
+        task = error.task
+        state = f" (it is {task.state}{': ' + task.error if task and task.error else ''})" if task else ""
+        return EXIT_CONFLICT, f"conflict: {error.detail}{state}"
     if isinstance(error, TaskFailedError):
         return EXIT_TASK_FAILED, f"task failed: {error}"
     if isinstance(error, TaskTimeoutError):
@@ -397,13 +547,16 @@ def run(args: argparse.Namespace) -> int:
     """Run a parsed client command; one line on stderr and a distinct exit code on failure."""
     ctx: Context | None = None
     try:
+        if args.command == "webhooks" and args.action == "listen":
+            return listen(args.port, args.secret, args.count)
         with _connect(args) as client:
             ctx = Context(client=client, say=_say)
             if args.command == "generate":
                 return _generate(ctx, args)
             if args.command == "wait":
                 return _wait_and_save(ctx, args, args.task_id)
-            return _status(ctx, args)
+            commands = {"cancel": _cancel, "delete": _delete, "list": _list, "webhooks": _webhooks}
+            return commands.get(args.command, _status)(ctx, args)
     except (Exception, KeyboardInterrupt) as error:
         code, message = _failure(error)
     if ctx is not None and ctx.task_id and code in (EXIT_TIMEOUT, EXIT_NETWORK, EXIT_INTERRUPTED):

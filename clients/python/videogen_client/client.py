@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,11 +20,14 @@ from videogen_client import _protocol as protocol
 from videogen_client.errors import VideogenError
 from videogen_client.models import (
     Accepted,
+    TaskList,
+    TaskListItem,
     TaskStatus,
     TransitionRequest,
     TransitionResult,
     Upload,
     VideoStatus,
+    WebhookSecret,
 )
 
 DEFAULT_TIMEOUT = 30.0
@@ -89,15 +92,75 @@ class Client:
             raise protocol.network_error(error) from error
 
     # -- submit ------------------------------------------------------------------------------------
-    def create_transition(self, request: TransitionRequest | Mapping[str, Any]) -> Accepted:
-        """``POST /api/transitions/create-and-generate/`` (202): the task id to poll."""
+    def create_transition(
+        self, request: TransitionRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Accepted:
+        """``POST /api/transitions/create-and-generate/`` (202): the task id to poll. With an
+        ``idempotency_key``, a retry of the same request answers the same task (``replayed``)."""
         body = _request(request).payload()
-        return protocol.parse(Accepted, self._send(self._api, "POST", protocol.CREATE_TRANSITION, json=body))
+        headers = protocol.submit_headers(idempotency_key)
+        return protocol.accepted(
+            self._send(self._api, "POST", protocol.CREATE_TRANSITION, json=body, headers=headers)
+        )
 
-    def generate_dream(self, dream: str, style: str) -> Accepted:
+    def generate_dream(
+        self,
+        dream: str,
+        style: str,
+        *,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
         """``POST /generate-video?dream=…&style=…`` (202)."""
         params = {"dream": dream, "style": style}
-        return protocol.parse(Accepted, self._send(self._api, "POST", protocol.GENERATE_DREAM, params=params))
+        if webhook_url is not None:
+            params["webhook_url"] = webhook_url
+        headers = protocol.submit_headers(idempotency_key)
+        return protocol.accepted(
+            self._send(self._api, "POST", protocol.GENERATE_DREAM, params=params, headers=headers)
+        )
+
+    # -- task controls -----------------------------------------------------------------------------
+    def cancel(self, task_id: str) -> TaskStatus:
+        """``POST /api/tasks/{id}/cancel/`` (202): the task, FAILURE "Task was canceled" (cancelling
+        twice is harmless). ``ConflictError`` if it had already finished (its status in ``.task``)."""
+        return protocol.parse(TaskStatus, self._send(self._api, "POST", protocol.cancel_path(task_id)))
+
+    def delete(self, task_id: str) -> None:
+        """``DELETE /api/tasks/{id}/`` (204): cancelled if it runs, its record and media erased."""
+        protocol.no_content(self._send(self._api, "DELETE", protocol.task_path(task_id)))
+
+    def list_tasks(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        state: str | None = None,
+        kind: str | None = None,
+    ) -> TaskList:
+        """One page of ``GET /api/tasks/``, newest first (``next_cursor`` for the next one)."""
+        params = protocol.list_params(limit, cursor, state, kind)
+        return protocol.parse(TaskList, self._send(self._api, "GET", protocol.TASKS, params=params))
+
+    def iter_tasks(
+        self, *, state: str | None = None, kind: str | None = None, page_size: int = 100
+    ) -> Iterator[TaskListItem]:
+        """Every task of the owner, newest first, page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_tasks(limit=page_size, cursor=cursor, state=state, kind=kind)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def webhook_secret(self) -> WebhookSecret:
+        """The owner's webhook signing secret (created at the first read)."""
+        return protocol.parse(WebhookSecret, self._send(self._api, "GET", protocol.WEBHOOK_SECRET))
+
+    def rotate_webhook_secret(self) -> WebhookSecret:
+        """A new secret; the previous one also signs for a day."""
+        return protocol.parse(WebhookSecret, self._send(self._api, "POST", protocol.WEBHOOK_SECRET))
 
     # -- status ------------------------------------------------------------------------------------
     def task_status(self, task_id: str) -> TaskStatus:
@@ -250,15 +313,65 @@ class AsyncClient:
         except httpx.TransportError as error:
             raise protocol.network_error(error) from error
 
-    async def create_transition(self, request: TransitionRequest | Mapping[str, Any]) -> Accepted:
+    async def create_transition(
+        self, request: TransitionRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Accepted:
         body = _request(request).payload()
-        response = await self._send(self._api, "POST", protocol.CREATE_TRANSITION, json=body)
-        return protocol.parse(Accepted, response)
+        headers = protocol.submit_headers(idempotency_key)
+        response = await self._send(self._api, "POST", protocol.CREATE_TRANSITION, json=body, headers=headers)
+        return protocol.accepted(response)
 
-    async def generate_dream(self, dream: str, style: str) -> Accepted:
+    async def generate_dream(
+        self,
+        dream: str,
+        style: str,
+        *,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
         params = {"dream": dream, "style": style}
-        response = await self._send(self._api, "POST", protocol.GENERATE_DREAM, params=params)
-        return protocol.parse(Accepted, response)
+        if webhook_url is not None:
+            params["webhook_url"] = webhook_url
+        headers = protocol.submit_headers(idempotency_key)
+        response = await self._send(
+            self._api, "POST", protocol.GENERATE_DREAM, params=params, headers=headers
+        )
+        return protocol.accepted(response)
+
+    async def cancel(self, task_id: str) -> TaskStatus:
+        return protocol.parse(TaskStatus, await self._send(self._api, "POST", protocol.cancel_path(task_id)))
+
+    async def delete(self, task_id: str) -> None:
+        protocol.no_content(await self._send(self._api, "DELETE", protocol.task_path(task_id)))
+
+    async def list_tasks(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        state: str | None = None,
+        kind: str | None = None,
+    ) -> TaskList:
+        params = protocol.list_params(limit, cursor, state, kind)
+        return protocol.parse(TaskList, await self._send(self._api, "GET", protocol.TASKS, params=params))
+
+    async def iter_tasks(
+        self, *, state: str | None = None, kind: str | None = None, page_size: int = 100
+    ) -> AsyncIterator[TaskListItem]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_tasks(limit=page_size, cursor=cursor, state=state, kind=kind)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def webhook_secret(self) -> WebhookSecret:
+        return protocol.parse(WebhookSecret, await self._send(self._api, "GET", protocol.WEBHOOK_SECRET))
+
+    async def rotate_webhook_secret(self) -> WebhookSecret:
+        return protocol.parse(WebhookSecret, await self._send(self._api, "POST", protocol.WEBHOOK_SECRET))
 
     async def task_status(self, task_id: str) -> TaskStatus:
         response = await self._send(self._api, "GET", protocol.task_status_path(task_id))

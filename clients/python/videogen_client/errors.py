@@ -7,6 +7,7 @@ exception                when
 ``AuthenticationError``  401: missing, unknown or revoked token
 ``PermissionDeniedError`` 403
 ``NotFoundError``        404: unknown task (or another owner's)
+``ConflictError``        409: cancel of a finished task (``task``), or an Idempotency-Key in use
 ``APIError``             any other non-2xx answer ("Request failed with status N")
 ``NetworkError``         no answer: refused, reset, DNS, timeout ("Network Error")
 ``TaskFailedError``      the task ended in FAILURE; ``str(error)`` is the task's ``error``
@@ -59,6 +60,20 @@ class PermissionDeniedError(APIError):
 
 class NotFoundError(APIError):
     """404: no such task for this token's owner."""
+
+
+class ConflictError(APIError):
+    """409: a cancel of a task that had already finished (``task``: its current status), or a submit
+    whose Idempotency-Key is still being accepted (retry in a moment)."""
+
+    @property
+    def task(self) -> TaskStatus | None:
+        found = self.body.get("task") if isinstance(self.body, dict) else None
+        return TaskStatus.model_validate(found) if isinstance(found, dict) else None
+
+
+class WebhookVerificationError(VideogenError):
+    """A webhook request whose signature, timestamp or body is not what the service sends."""
 
 
 class NetworkError(VideogenError):

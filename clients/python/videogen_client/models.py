@@ -44,6 +44,9 @@ class TransitionRequest(BaseModel):
     music_type: str | None = None
     enable_voiceover: bool | None = None
     voiceover_text: str | None = None
+    voice: str | None = None
+    #: An https URL the service POSTs the task's end to (signed: see ``verify_webhook``).
+    webhook_url: str | None = None
 
     def payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -55,6 +58,8 @@ class Accepted(BaseModel):
     task_id: str
     status: str = "pending"
     message: str | None = None
+    #: True when the service answered a repeated Idempotency-Key with the first answer.
+    replayed: bool = Field(default=False, exclude=True)
 
 
 class ProgressInfo(BaseModel):
@@ -75,6 +80,27 @@ class TransitionResult(BaseModel):
     duration: int | None = None
     status: str | None = None
     created_at: str | None = None
+    #: WebVTT of the subtitles, when there are any.
+    subtitles_url: str | None = None
+
+
+class WebhookAttempt(BaseModel):
+    at: datetime
+    status_code: int | None = None
+    error: str | None = None
+
+
+class WebhookInfo(BaseModel):
+    """How a task's caller webhook goes (tasks submitted with a ``webhook_url``)."""
+
+    url: str
+    event_id: str
+    state: Literal["pending", "retrying", "delivered", "failed"]
+    attempts: int = 0
+    last_attempts: list[WebhookAttempt] = Field(default_factory=list)
+    first_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
 
 
 class TaskStatus(BaseModel):
@@ -86,8 +112,40 @@ class TaskStatus(BaseModel):
     info: ProgressInfo | None = None
     result: TransitionResult | None = None
     error: str | None = None
+    webhook: WebhookInfo | None = None
     #: The server's ``Retry-After`` hint (seconds), when it sent one.
     retry_after: float | None = Field(default=None, exclude=True)
+
+
+class TaskListItem(TaskStatus):
+    """An item of ``GET /api/tasks/``: a task's status, its kind and when it was created."""
+
+    kind: Literal["transition", "dream"]
+    created_at: datetime
+
+
+class TaskList(BaseModel):
+    """One page of ``GET /api/tasks/``; follow ``next_cursor`` until it is None (a filtered page may
+    be short and still have a next one)."""
+
+    items: list[TaskListItem]
+    next_cursor: str | None = None
+
+
+class WebhookSecret(BaseModel):
+    """The owner's webhook signing secret (``whsec_…``), and until when the previous one also signs."""
+
+    secret: str
+    previous_secret_valid_until: datetime | None = None
+
+
+class TaskEvent(BaseModel):
+    """What the service POSTs to a task's ``webhook_url`` when the task ends (``verify_webhook``)."""
+
+    id: str
+    type: Literal["task.succeeded", "task.failed"]
+    timestamp: datetime
+    data: TaskListItem
 
 
 class VideoStatus(BaseModel):
@@ -101,6 +159,7 @@ class VideoStatus(BaseModel):
     error: str | None = None
     created_at: datetime
     updated_at: datetime
+    webhook: WebhookInfo | None = None
     retry_after: float | None = Field(default=None, exclude=True)
 
     @property

@@ -48,6 +48,16 @@ class Executions:
         )
         return str(response["executionArn"])
 
+    def stop(self, arn: str, *, error: str, cause: str) -> bool:
+        """StopExecution (the execution then ends ABORTED). False if it no longer runs or exists."""
+        try:
+            self.client.stop_execution(executionArn=arn, error=error, cause=cause)
+        except ClientError as failure:
+            if failure.response["Error"]["Code"] in ("ExecutionDoesNotExist", "ExecutionNotRunning"):
+                return False
+            raise
+        return True
+
     def describe(self, arn: str) -> ExecutionStatus:
         try:
             response = self.client.describe_execution(executionArn=arn)

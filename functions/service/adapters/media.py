@@ -52,6 +52,18 @@ class MediaStore:
     def upload(self, path: str, key: str, content_type: str) -> None:
         self.client.upload_file(path, self.bucket, key, ExtraArgs={"ContentType": content_type})
 
+    def delete(self, keys: list[str]) -> None:
+        """Remove objects (absent ones are no error). One DeleteObjects call per 1,000 keys."""
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            answer = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                raise RuntimeError(
+                    f"S3 refused to delete {len(answer['Errors'])} object(s): {answer['Errors'][0]}"
+                )
+
     def presigned_get(self, key: str, expires_seconds: int) -> str:
         return str(
             self.signer.generate_presigned_url(

@@ -79,12 +79,24 @@ class OwnersTable:
 
     # -- parts of the tasks table's transactions --------------------------------------------------
     def admission(
-        self, usage: OwnerUsage, admitted: Admission, *, max_in_flight: int, per_minute: int, per_day: int
+        self,
+        usage: OwnerUsage,
+        admitted: Admission,
+        *,
+        max_in_flight: int,
+        per_minute: int,
+        per_day: int,
+        webhook_secret: str | None = None,
     ) -> dict[str, Any]:
         """The transaction item that records one more submit, on condition that it stays within the
         limits at the moment it is written (``admitted``: the windows the submit counts in, from
-        ``usage`` as read)."""
+        ``usage`` as read). ``webhook_secret``: a task with a webhook_url makes sure its owner has a
+        signing secret (this one, if it had none), in the same write."""
         sets: list[str] = []
+        secret_values: dict[str, Any] = {}
+        if webhook_secret is not None:
+            sets.append("webhook_secret = if_not_exists(webhook_secret, :webhook_secret)")
+            secret_values[":webhook_secret"] = {"S": webhook_secret}
         adds = ["in_flight :one"]
         conditions = ["(attribute_not_exists(in_flight) OR in_flight < :max_in_flight)"]
         values = {":one": 1, ":max_in_flight": max_in_flight}
@@ -106,7 +118,7 @@ class OwnersTable:
                 "Key": {"owner": {"S": usage.owner}},
                 "UpdateExpression": expression,
                 "ConditionExpression": " AND ".join(conditions),
-                "ExpressionAttributeValues": {k: {"N": str(v)} for k, v in values.items()},
+                "ExpressionAttributeValues": {k: {"N": str(v)} for k, v in values.items()} | secret_values,
             }
         }
 
@@ -121,6 +133,43 @@ class OwnersTable:
                 "ExpressionAttributeValues": {":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
             }
         }
+
+    # -- caller webhooks: the owner's signing secret -----------------------------------------------
+    def webhook_secret(
+        self, owner: str, new: str, *, rotate: bool, keep_previous_until: str
+    ) -> dict[str, Any]:
+        """The owner's secret, created (``new``) if it has none; with ``rotate``, replaced by ``new``
+        while the one it replaces keeps signing until ``keep_previous_until``. One UpdateItem."""
+        if rotate:
+            expression = (
+                "SET webhook_secret_previous = if_not_exists(webhook_secret, :new), "
+                "webhook_secret_previous_until = :until, webhook_secret = :new"
+            )
+            values = {":new": {"S": new}, ":until": {"S": keep_previous_until}}
+        else:
+            expression = "SET webhook_secret = if_not_exists(webhook_secret, :new)"
+            values = {":new": {"S": new}}
+        item = self.client.update_item(
+            TableName=self.table_name,
+            Key={"owner": {"S": owner}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return {
+            name: item[name]["S"]
+            for name in ("webhook_secret", "webhook_secret_previous", "webhook_secret_previous_until")
+            if name in item
+        }
+
+    def webhook_secrets(self, owner: str) -> dict[str, str]:
+        """The owner's secret attributes as stored (none if it never asked for one)."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key={"owner": {"S": owner}},
+            ProjectionExpression="webhook_secret, webhook_secret_previous, webhook_secret_previous_until",
+        ).get("Item", {})
+        return {name: value["S"] for name, value in item.items()}
 
     # -- operator commands (videogen tokens) ------------------------------------------------------
     def set_limits(self, owner: str, limits: dict[str, int | None]) -> None:

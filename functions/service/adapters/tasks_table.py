@@ -18,17 +18,20 @@ from botocore.exceptions import ClientError
 
 from service.adapters import aws
 from service.adapters.owners_table import OwnersTable
+from service.catalog import OWNER_INDEX
 from service.models.domain import (
     PredictionHook,
     PredictionRef,
     Progress,
     StepError,
     Task,
+    TaskKind,
     TaskResult,
     TaskState,
+    WebhookDelivery,
     utcnow,
 )
-from service.models.storage import serialize, task_from_item, task_to_item
+from service.models.storage import deserialize, serialize, task_from_item, task_to_item
 from service.observability import logger
 
 #: The id counter shares the table; uuid task ids can never collide with this key.
@@ -266,10 +269,19 @@ class TasksTable:
             task, {"state": TaskState.SUCCESS.value, "result": result.model_dump()}, remove=("progress",)
         )
 
-    def mark_failure(self, task: Task, error: str, predictions: list[PredictionRef] | None = None) -> bool:
+    def mark_failure(
+        self,
+        task: Task,
+        error: str,
+        predictions: list[PredictionRef] | None = None,
+        *,
+        canceled: bool = False,
+    ) -> bool:
         values: dict[str, Any] = {"state": TaskState.FAILURE.value, "error": error}
         if predictions is not None:
             values["predictions"] = [p.model_dump(mode="json") for p in predictions]
+        if canceled:
+            values["canceled_at"] = utcnow().isoformat()
         return self._finish(task, values)
 
     def _finish(self, task: Task, values: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
@@ -318,3 +330,82 @@ class TasksTable:
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
                 raise
+
+    # -- the owner's controls -----------------------------------------------------------------------
+    def erase(self, task: Task) -> bool:
+        """Delete a terminal record (its slot was freed by the terminal write). False if it was gone."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task.task_id}},
+                ConditionExpression="attribute_exists(task_id) AND (#state = :success OR #state = :failure)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":success": {"S": TaskState.SUCCESS.value},
+                    ":failure": {"S": TaskState.FAILURE.value},
+                },
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def owner_page(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        start: dict[str, str] | None = None,
+        state: TaskState | None = None,
+        kind: TaskKind | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One Query of the owner index, newest first: up to ``limit`` items evaluated (the filter
+        applies after), as plain dicts, and where the next Query starts (None: the index is exhausted).
+        Keys are plain strings (``task_id``, ``owner``, ``created_at``)."""
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": OWNER_INDEX.name,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":owner": {"S": owner}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        filters = []
+        for name, value in (("state", state), ("kind", kind)):
+            if value is not None:
+                filters.append(f"#{name} = :{name}")
+                params["ExpressionAttributeNames"][f"#{name}"] = name
+                params["ExpressionAttributeValues"][f":{name}"] = {"S": value.value}
+        if filters:
+            params["FilterExpression"] = " AND ".join(filters)
+        if start:
+            params["ExclusiveStartKey"] = {k: {"S": v} for k, v in start.items()}
+        response = self.client.query(**params)
+        items = [deserialize(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, ({k: v["S"] for k, v in last.items()} if last else None)
+
+    # -- caller webhooks ---------------------------------------------------------------------------
+    def record_webhook(self, task_id: str, webhook: WebhookDelivery, *, attempts_before: int) -> bool:
+        """Write the delivery's new state if nobody else recorded an attempt meanwhile (the record's
+        attempt count is still ``attempts_before``): concurrent copies of one event make one attempt.
+        False: another attempt got there first, or the record is gone (erased by its owner)."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #webhook = :webhook",
+                ConditionExpression="attribute_exists(task_id) AND #webhook.#attempts = :before",
+                ExpressionAttributeNames={"#webhook": "webhook", "#attempts": "attempts"},
+                ExpressionAttributeValues={
+                    ":webhook": serialize({"w": webhook.model_dump(mode="json")})["w"],
+                    ":before": {"N": str(attempts_before)},
+                },
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -34,6 +34,24 @@ class LimitExceeded(Exception):
         self.limit = limit
 
 
+class InvalidField(ValueError):
+    """A request field the models accepted but the domain refuses (a webhook_url that resolves to a
+    private address, a list cursor that is not ours): a 422 in the models' shape."""
+
+    def __init__(self, loc: list[str | int], message: str, kind: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.kind = kind
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key was used before with another request (422)."""
+
+
+class IdempotencyInProgress(Exception):
+    """A submit with this Idempotency-Key is still being accepted (409)."""
+
+
 class TaskAlreadyEnded(Exception):
     """A workflow step found its task already terminal (cancelled, or ended from outside): it
     cancels what it just created and stops the workflow."""

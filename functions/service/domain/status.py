@@ -57,6 +57,16 @@ def transition_status_body(task: Task, presign: Presign) -> dict[str, object]:
         body["result"] = result
     else:
         body["error"] = response.error
+    if task.webhook is not None:  # only tasks submitted with a webhook_url: the spec's shape otherwise
+        body["webhook"] = task.webhook.model_dump(mode="json")
+    return body
+
+
+def dream_status_body(task: Task, presign: Presign) -> dict[str, object]:
+    """The dream schema's JSON body (``webhook`` only for tasks submitted with a webhook_url)."""
+    body = dream_status(task, presign).model_dump(mode="json", exclude={"webhook"})
+    if task.webhook is not None:
+        body["webhook"] = task.webhook.model_dump(mode="json")
     return body
 
 

@@ -30,7 +30,8 @@ from service.adapters.owners_table import OwnersTable, OwnerUsage
 from service.adapters.tasks_table import OwnerUsageChanged, TasksTable
 from service.domain.errors import LimitExceeded, SubmitError, TaskNotFoundError
 from service.domain.limits import Limits, admit
-from service.models.domain import GenerationJob, Task, TaskKind, utcnow
+from service.domain.webhooks import event_id_for, new_secret
+from service.models.domain import GenerationJob, Task, TaskKind, WebhookDelivery, utcnow
 from service.models.workflow import ExecutionInput
 from service.observability import logger
 
@@ -85,11 +86,21 @@ class TaskService:
         self.ttl = ttl
 
     # -- submit ---------------------------------------------------------------------------------
-    def submit(self, owner: str, kind: TaskKind, request: dict[str, Any], job: GenerationJob) -> Task:
+    def submit(
+        self,
+        owner: str,
+        kind: TaskKind,
+        request: dict[str, Any],
+        job: GenerationJob,
+        *,
+        webhook_url: str | None = None,
+    ) -> Task:
+        """``webhook_url``: checked by the caller (``service.domain.webhooks.check_url``)."""
         if self.owners is None or self.limits is None:
             raise RuntimeError("Submitting needs the owners table and the limits")
         usage = self._admissible(owner)  # over a limit: refused before anything is written
         name = str(uuid.uuid4())
+        webhook = WebhookDelivery(url=webhook_url, event_id=event_id_for(name)) if webhook_url else None
         transition_id, generated_transition_id = self.tasks.allocate_ids(2)
         now = utcnow()
         task = Task(
@@ -104,6 +115,7 @@ class TaskService:
             created_at=now,
             updated_at=now,
             expires_at=int((now + self.ttl).timestamp()),
+            webhook=webhook,
         )
         self._record(task, usage)
         try:
@@ -140,6 +152,7 @@ class TaskService:
                 max_in_flight=limits.max_in_flight,
                 per_minute=limits.per_minute,
                 per_day=limits.per_day,
+                webhook_secret=new_secret() if task.webhook is not None else None,
             )
             try:
                 self.tasks.put_new(task, admission)

@@ -423,7 +423,12 @@ class Workflow:
         if self.tasks.mark_success(task, result):
             logger.info("Task finalized", extra={"video_seconds": seconds, "outputs": sorted(task.outputs)})
         else:
-            logger.warning("Task was already terminal at Finalize", extra={"task_id": state.task_id})
+            # Cancelled (or erased) while we composed: what we stored belongs to no task any more.
+            stored = [video_key, thumbnail_key, *([subtitles_key] if subtitles_key else [])]
+            self.media.delete(stored)
+            logger.warning(
+                "Task ended while Finalize ran: its media removed", extra={"task_id": state.task_id}
+            )
         elapsed = (utcnow() - task.created_at).total_seconds()
         return Finished(state.task_id, elapsed)
 

@@ -24,11 +24,20 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from service.catalog import GATEWAY_ERRORS
-from service.domain.errors import LimitExceeded, SubmitError, TaskNotFoundError
+from service.catalog import CORS, GATEWAY_ERRORS
+from service.domain.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidField,
+    LimitExceeded,
+    SubmitError,
+    TaskNotFoundError,
+)
 from service.observability import count_internal_error, logger
 
 UNAUTHORIZED = GATEWAY_ERRORS[401]
+#: Set on a submit's 202 that repeats an earlier answer (same Idempotency-Key and request).
+REPLAYED_HEADER = "Idempotent-Replayed"
 TASK_NOT_FOUND = "Task not found"
 #: The largest body a JSON route reads (the largest valid transition request is about 40 KB).
 MAX_BODY_BYTES = 64 * 1024
@@ -98,6 +107,75 @@ LIMIT_REFUSAL: dict[int, Any] = {
 }
 
 
+def _validation(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            JSON_MEDIA_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "detail": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "loc": {
+                                        "type": "array",
+                                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                                    },
+                                    "msg": {"type": "string"},
+                                    "type": {"type": "string"},
+                                },
+                                "required": ["loc", "msg", "type"],
+                            },
+                        }
+                    },
+                    "required": ["detail"],
+                }
+            }
+        },
+    }
+
+
+#: ... of a submit whose workflow could not be started (nothing was left behind: retry).
+START_REFUSAL: dict[int, Any] = {
+    503: _detail(
+        "The workflow could not be started; nothing was recorded: retry",
+        headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    )
+}
+#: ... of a submit that repeats an Idempotency-Key.
+IDEMPOTENCY_REFUSALS: dict[int, Any] = {
+    409: _detail(
+        "A submit with this Idempotency-Key is still being accepted: retry in a moment",
+        headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    ),
+    422: _validation(
+        "Validation error (loc, msg, type); also: this Idempotency-Key was used with another request "
+        "(type idempotency_key_reused), or the webhook_url cannot be used (type webhook_url_refused)"
+    ),
+}
+#: What the gateway itself may answer on every route behind the authorizer.
+GATEWAY_REFUSALS: dict[int, Any] = {
+    401: _detail("Missing, malformed, unknown or expired token"),
+    403: _detail("The token's owner has no usage plan key (an operator's setup step)"),
+    429: _detail(
+        "Throttled: over the owner's request rate (or, on a submit, one of its limits)",
+        headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    ),
+}
+
+
+TASK_NOT_FOUND_RESPONSE: dict[str, Any] = _detail(
+    'Unknown task, or another owner\'s: {"detail": "Task not found"}'
+)
+
+
+def invalid_field(loc: list[str | int], message: str, kind: str) -> InvalidField:
+    return InvalidField(loc, message, kind)
+
+
 def _early(status: int, body: Any) -> dict[str, Any]:
     """A proxy answer made before the resolver runs (the resolver's CORS headers included)."""
     return {
@@ -105,7 +183,7 @@ def _early(status: int, body: Any) -> dict[str, Any]:
         "headers": {
             "Content-Type": JSON_MEDIA_TYPE,
             "Access-Control-Allow-Origin": "*",
-            "Access-Control-Expose-Headers": "Retry-After",
+            "Access-Control-Expose-Headers": ",".join(CORS.expose_headers),
         },
         "body": json.dumps(body),
         "isBase64Encoded": False,
@@ -207,7 +285,7 @@ def make_resolver(function: str, *, validation: bool = True) -> APIGatewayRestRe
     documents them; routes that take nothing to validate (a path string) go without, which spares
     their cold start the OpenAPI machinery and their documentation a 422 they never answer."""
     # Browser clients: any origin may call with its token (no cookies); they may read Retry-After.
-    cors = CORSConfig(allow_origin="*", expose_headers=["Retry-After"], max_age=600)
+    cors = CORSConfig(allow_origin="*", expose_headers=list(CORS.expose_headers), max_age=600)
     app = APIGatewayRestResolver(enable_validation=validation, cors=cors)
 
     def request_id() -> str | None:
@@ -219,6 +297,32 @@ def make_resolver(function: str, *, validation: bool = True) -> APIGatewayRestRe
         return json_response(
             HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": validation_detail(list(error.errors()))}
         )
+
+    @app.exception_handler(InvalidField)
+    def _invalid_field(error: InvalidField) -> Response:
+        return json_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            {"detail": [{"loc": error.loc, "msg": str(error), "type": error.kind}]},
+        )
+
+    @app.exception_handler(IdempotencyKeyReused)
+    def _key_reused(error: IdempotencyKeyReused) -> Response:
+        return json_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            {
+                "detail": [
+                    {
+                        "loc": ["header", "idempotency-key"],
+                        "msg": str(error),
+                        "type": "idempotency_key_reused",
+                    }
+                ]
+            },
+        )
+
+    @app.exception_handler(IdempotencyInProgress)
+    def _in_progress(error: IdempotencyInProgress) -> Response:
+        return json_response(HTTPStatus.CONFLICT, {"detail": str(error)}, headers={"Retry-After": "1"})
 
     @app.exception_handler(TaskNotFoundError)
     def _task_not_found(_: TaskNotFoundError) -> Response:

@@ -7,8 +7,14 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from service.domain.status import dream_status, transition_status_body
-from service.handlers.http import current_owner, json_response, make_resolver
+from service.domain.status import dream_status_body, transition_status_body
+from service.handlers.http import (
+    GATEWAY_REFUSALS,
+    TASK_NOT_FOUND_RESPONSE,
+    current_owner,
+    json_response,
+    make_resolver,
+)
 from service.handlers.wiring import result_media, status_service
 from service.models.domain import Task, TaskKind
 from service.models.status import VideoStatusResponse
@@ -26,16 +32,23 @@ def _polling_hint(task: Task) -> dict[str, str]:
     return {} if task.state.terminal else {"Retry-After": str(load(StatusSettings).retry_after_seconds)}
 
 
-@app.get("/api/transitions/task-status/<task_id>/", summary="State of any task (transitions schema)")
+_READ_RESPONSES = {404: TASK_NOT_FOUND_RESPONSE, **GATEWAY_REFUSALS}
+
+
+@app.get(
+    "/api/transitions/task-status/<task_id>/",
+    summary="State of any task (transitions schema)",
+    responses=_READ_RESPONSES,
+)
 def task_status(task_id: str) -> Response[dict[str, Any]]:
     task = status_service().get(current_owner(app), task_id)
     return json_response(200, transition_status_body(task, _presign), headers=_polling_hint(task))
 
 
-@app.get("/video-status/<task_id>", summary="State of a dream task (dream schema)")
+@app.get("/video-status/<task_id>", summary="State of a dream task (dream schema)", responses=_READ_RESPONSES)
 def video_status(task_id: str) -> Response[VideoStatusResponse]:
     task = status_service().get(current_owner(app), task_id, kind=TaskKind.DREAM)
-    body = dream_status(task, _presign).model_dump(mode="json")
+    body = dream_status_body(task, _presign)
     return json_response(200, body, headers=_polling_hint(task))
 
 

@@ -10,7 +10,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from service.domain.uploads import prepare_upload
-from service.handlers.http import BODY_REFUSALS, current_owner, json_response, make_resolver, screen
+from service.handlers.http import (
+    BODY_REFUSALS,
+    GATEWAY_REFUSALS,
+    current_owner,
+    json_response,
+    make_resolver,
+    screen,
+)
 from service.handlers.wiring import upload_media
 from service.models.uploads import UploadRequest, UploadResponse
 from service.observability import logger
@@ -26,6 +33,7 @@ JSON_ROUTES = ("/api/uploads/",)
     responses={
         200: {"description": "PUT the file to upload_url with headers, then use file_url"},
         **BODY_REFUSALS,
+        **GATEWAY_REFUSALS,
     },
 )
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadResponse]:

@@ -96,6 +96,9 @@ Seconds = StrictFloat
 PromptText = Annotated[str, not_blank("prompt", empty_allowed=True), multiline_text()]
 #: A dream: one line of text that says something.
 DreamText = Annotated[str, not_blank("dream"), plain_text()]
+#: Where a task's end is POSTed: one line; what it may point at is checked at submit
+#: (``service.domain.webhooks.check_url``: https, public addresses, resolved).
+WebhookUrl = Annotated[str, plain_text(), Field(min_length=1, max_length=2048)]
 
 
 class Subtitle(Model):
@@ -143,6 +146,11 @@ class TransitionRequest(Model):
         description="Spoken when enable_voiceover; without it the subtitles' text is spoken",
     )
     voice: Annotated[Voice, case_insensitive(Voice)] = Voice.AF_BELLA
+    webhook_url: WebhookUrl | None = Field(
+        default=None,
+        description="An https URL to POST the task's end to (a Standard Webhooks signed event: "
+        "task.succeeded or task.failed); its host must resolve to public addresses only",
+    )
 
     @field_validator("subtitles")
     @classmethod
@@ -188,6 +196,12 @@ class DreamQuery(Model):
 
     dream: DreamText = Field(min_length=1, max_length=MAX_DREAM_CHARS)
     style: Annotated[DreamStyle, case_insensitive(DreamStyle)]
+
+
+class IdempotencyConflict(Model):
+    """409: a submit with this Idempotency-Key is still being accepted."""
+
+    detail: str
 
 
 class TransitionAccepted(Model):

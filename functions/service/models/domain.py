@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_serializer
 
 from service.models.base import Model
 
@@ -130,6 +130,39 @@ class TaskResult(Model):
     subtitles_key: str | None = None
 
 
+def sortable_time(value: datetime) -> str:
+    """UTC, always with microseconds (``2026-11-30T09:00:00.000000Z``): these strings sort as the
+    times do, which the owner index's sort key (``created_at``) relies on."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class WebhookAttempt(Model):
+    """One POST to the owner's webhook_url: when, and what came back (a status code, or why none)."""
+
+    at: datetime
+    status_code: int | None = None
+    error: str | None = None
+
+
+class WebhookDelivery(Model):
+    """The caller webhook of a task: where to, and how its delivery goes (shown to the owner)."""
+
+    url: str
+    #: ``webhook-id`` of the event: one per task, the same on every attempt (receivers dedupe on it).
+    event_id: str
+    state: Literal["pending", "retrying", "delivered", "failed"] = "pending"
+    attempts: int = 0
+    #: The latest attempts (at most ``MAX_RECORDED_ATTEMPTS``), oldest first.
+    last_attempts: list[WebhookAttempt] = Field(default_factory=list)
+    first_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+#: Attempts a task's record keeps (the count goes on).
+MAX_RECORDED_ATTEMPTS = 10
+
+
 class Task(Model):
     """One task record: everything the status routes need, owned by one API owner."""
 
@@ -159,3 +192,10 @@ class Task(Model):
     updated_at: datetime = Field(default_factory=utcnow)
     checked_at: datetime | None = None
     expires_at: int = Field(description="Epoch seconds: DynamoDB TTL")
+    #: When its owner cancelled it (its error is then "Task was canceled").
+    canceled_at: datetime | None = None
+    webhook: WebhookDelivery | None = None
+
+    @field_serializer("created_at")
+    def _sortable(self, value: datetime) -> str:
+        return sortable_time(value)

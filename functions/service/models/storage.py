@@ -50,3 +50,9 @@ def task_to_item(task: Task) -> dict[str, Any]:
 
 def task_from_item(item: dict[str, Any]) -> Task:
     return Task.model_validate(deserialize(item))
+
+
+def task_from_summary(item: dict[str, Any]) -> Task:
+    """A task from an item of the owner index (plain values): it carries what a list item shows
+    (``service.catalog.OWNER_INDEX``), not the request, the job or the TTL."""
+    return Task.model_validate({"request": {}, "expires_at": 0, **item})
