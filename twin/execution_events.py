@@ -104,7 +104,8 @@ class ExecutionEvents:
 
     def deliver(self) -> list[dict[str, Any]]:
         """One round: every execution now in a subscribed status gets its event delivered to each
-        function that subscribed to it, once. Returns the events delivered in this round."""
+        function and queue that subscribed to it, once. Returns the events that reached all their
+        targets in this round (delivered, or given up as a dead letter), each once."""
         with self._lock:  # one round at a time: the thread and a test's call never deliver twice
             delivered = []
             account = self.state_machine_arn.split(":")[4]
@@ -132,7 +133,6 @@ class ExecutionEvents:
                     except Exception:
                         continue
                     self._done.add((listed["executionArn"], listed["status"], f"queue:{queue.name}"))
-                    delivered.append(event)
                 for spec in pending:
                     key = (listed["executionArn"], listed["status"], spec.name)
                     if self.invoke(spec, event):
@@ -141,6 +141,8 @@ class ExecutionEvents:
                             continue
                         self.dead_letters.append({"function": spec.name, "event": event})
                     self._done.add(key)
+                targets = [spec.name for spec in pending] + [f"queue:{spec.name}" for spec in queues]
+                if all((listed["executionArn"], listed["status"], t) in self._done for t in targets):
                     delivered.append(event)
             return delivered
 

@@ -18,7 +18,9 @@ Step Functions refuses ``SendTaskSuccess`` with a token whose task already close
 "the task associated with the token has already been closed"); moto (5.2) accepts a second success
 for a token while its execution runs. The Replicate webhook route must cope with the refusal, so the
 twin refuses too: :func:`install` makes moto's callback pool answer a token that already has an
-outcome as a timed-out one. And StopExecution ends a waiting ``.waitForTaskToken`` Task at once
+outcome as a timed-out one, and its ``TaskTimedOut`` and ``TaskDoesNotExist`` become the 400s AWS
+answers (moto 5.2 builds them without a message: a TypeError, a 500 that botocore retries five
+times). And StopExecution ends a waiting ``.waitForTaskToken`` Task at once
 (ABORTED), where moto (5.2) let the wait run to its TimeoutSeconds and then reported FAILED.
 """
 
@@ -144,26 +146,34 @@ def install() -> None:
             setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign,assignment]
         _close_callbacks_once()
+        _task_token_errors()
         _installed = True
 
 
 def _close_callbacks_once() -> None:
     """A task token can be answered once: a second SendTaskSuccess is ``TaskTimedOut`` (as AWS)."""
     from moto.stepfunctions.parser.asl.eval.callback.callback import (
-        CallbackConsumerTimeout,
         CallbackNotifyConsumerError,
         CallbackPoolManager,
     )
 
     original = CallbackPoolManager.notify
 
+    from moto.stepfunctions.parser import api
+
     @functools.wraps(original)
     def notify(self: Any, callback_id: str, outcome: Any) -> bool:
+        # moto's send_task_success maps every consumer error to TaskDoesNotExist (it tests the
+        # wrapper, not the error it wraps, for CallbackConsumerTimeout): the closed token's answer
+        # is raised here, as AWS gives it.
         with _lock:
             endpoint = self.get(callback_id)
             if endpoint is not None and endpoint.get_outcome() is not None:
-                raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
-            return bool(original(self, callback_id, outcome))
+                raise api.TaskTimedOut()  # answered once already
+            try:
+                return bool(original(self, callback_id, outcome))
+            except CallbackNotifyConsumerError as error:
+                raise api.TaskTimedOut() from error  # its wait ended (timed out, or stopped)
 
     CallbackPoolManager.notify = notify  # type: ignore[method-assign]
 
@@ -190,3 +200,21 @@ def _close_callbacks_once() -> None:
         original_error(self, error=error)
 
     Environment.set_error = set_error  # type: ignore[method-assign]
+
+
+def _task_token_errors() -> None:
+    """``TaskTimedOut`` and ``TaskDoesNotExist`` as AWS answers them (400, their own error code)."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api
+
+    messages = {
+        "TaskTimedOut": "Task Timed Out: 'Provided task has already been closed'",
+        "TaskDoesNotExist": "Task Does Not Exist: 'Provided task does not exist anymore'",
+    }
+    for name, message in messages.items():
+        cls = getattr(api, name)
+
+        def __init__(self: Any, message: str = message, _code: str = name) -> None:
+            AWSError.__init__(self, message, _code, 400)
+
+        cls.__init__ = __init__

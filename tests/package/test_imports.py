@@ -34,11 +34,15 @@ from tests.package.conftest import ASSEMBLY, Package
 _CHILD = r"""
 import json, os, sys, sysconfig
 roots = json.loads(sys.argv[2])
-compiled = []
+compiled, parsed = [], []
 
 def audit(event, args):
     if event == "compile" and isinstance(args[1], str) and args[1].startswith(tuple(roots)):
-        compiled.append(args[1])
+        # The import system compiles in source_to_code; a library that reads its own source (anyio's
+        # lazy importer runs ast.parse on its __init__.py) is parsing, not missing bytecode.
+        # (source_to_code calls compile through _call_with_frames_removed: look two frames up)
+        callers = {sys._getframe(depth).f_code.co_name for depth in (1, 2)}
+        (compiled if "source_to_code" in callers else parsed).append(args[1])
 
 sys.addaudithook(audit)
 sys.path[:0] = roots
@@ -69,6 +73,7 @@ for name, loaded in list(sys.modules.items()):
 print(json.dumps({
     "callable": callable(handler),
     "compiled_from_source": compiled,
+    "parsed_by_libraries": parsed,
     "from_bundle": from_bundle,
     "not_from_cache": not_from_cache,
     "foreign": foreign,
@@ -123,11 +128,16 @@ FUNCTION_NAMES = [
     "submit",
     "status",
     "uploads",
+    "controls",
+    "docs",
+    "replicate_webhooks",
     "start_predictions",
+    "await_wake",
     "poll_predictions",
     "finalize",
     "fail_task",
     "cleanup",
+    "deliver",
 ]
 
 

@@ -191,3 +191,32 @@ def test_a_webhook_fault_changes_the_latency_never_the_outcome(
     assert completed and completed[0]["answer"] == answer, completed
     if answer in (400, 401):  # refused: nothing of it was recorded
         assert task.hooks.get(prediction["id"]) is None or task.hooks[prediction["id"]].status != "failed"
+
+
+def test_step_functions_refuses_a_used_task_token_as_aws_does(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    """A token answered once is closed: AWS answers a second SendTaskSuccess with TaskTimedOut (400),
+    an unknown one with InvalidToken (400). The twin's moto does the same (before, it built the error
+    without a message: a 500, retried five times by botocore, then a 500 to Replicate)."""
+    from botocore.exceptions import ClientError
+
+    emulator.faults.min_processing_s = 20.0  # no completed webhook during the test: the wait is ours
+    stack = live(LONG_WAIT, webhooks=True)
+    arn = submit_transition(stack, stack.token(), image_base_url)
+    deadline = time.monotonic() + 15
+    while not (wake_token := record(stack, arn).wake_token):
+        assert time.monotonic() < deadline, "the wait never stored its token"
+        time.sleep(0.1)
+    sfn = stack.deployment.client("stepfunctions")
+    sfn.send_task_success(taskToken=wake_token, output='{"woken_by": "test"}')
+    refusals = {}
+    for label, token in (("again", wake_token), ("unknown", "not-a-token-of-ours")):
+        with pytest.raises(ClientError) as refused:
+            sfn.send_task_success(taskToken=token, output="{}")
+        refusals[label] = (
+            refused.value.response["Error"]["Code"],
+            refused.value.response["ResponseMetadata"]["HTTPStatusCode"],
+        )
+    assert refusals == {"again": ("TaskTimedOut", 400), "unknown": ("InvalidToken", 400)}
+    stack.deployment.stop_execution(arn)
