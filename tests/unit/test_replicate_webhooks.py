@@ -4,14 +4,17 @@ the order of a prediction's states, and when the poll asks Replicate instead of 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from replicate.prediction import Prediction
 
+from service.domain.predictions import PredictionSnapshot
 from service.domain.progress import log_fraction
 from service.domain.replicate_webhooks import ordering_key
 from service.domain.workflow import Workflow
-from service.models.domain import PredictionHook, PredictionRef
+from service.models.domain import PredictionHook, PredictionRef, TaskKind
+from service.models.workflow import PredictionsState
 
 TQDM_LOGS = [
     "",
@@ -89,3 +92,71 @@ def test_the_poll_asks_replicate_only_when_the_webhooks_fell_silent(
         started_at=NOW - timedelta(seconds=20) if ref_status != "starting" else None,
     )
     assert workflow._reconcile_due(ref, known, NOW) is due
+
+
+class _Record:
+    def __init__(self, hooks: dict[str, PredictionHook]) -> None:
+        self.hooks, self.progress = hooks, None
+
+
+class _Tasks:
+    def __init__(self, hooks: dict[str, PredictionHook]) -> None:
+        self.record = _Record(hooks)
+        self.written: list[dict[str, Any]] = []
+
+    def get(self, task_id: str) -> _Record:
+        return self.record
+
+    def mark_processing(self, task_id: str, predictions: Any, progress: Any, **kwargs: Any) -> bool:
+        self.written.append(kwargs)
+        return True
+
+
+class _Replicate:
+    def __init__(self, snapshots: dict[str, PredictionSnapshot]) -> None:
+        self.snapshots = snapshots
+        self.asked: list[str] = []
+
+    def get(self, prediction_id: str) -> PredictionSnapshot:
+        self.asked.append(prediction_id)
+        return self.snapshots[prediction_id]
+
+
+def test_an_end_a_get_learnt_before_its_webhook_is_read_again_for_its_output() -> None:
+    """Two predictions: a GET learnt the video succeeded while the music ran (its completed webhook
+    had not come: the record holds a stale ``processing``); now the music's completed webhook came.
+    The video's output is not in the state: it must be read again, not taken as missing (the task
+    failed with "expired" under load in the twin before)."""
+    now = datetime.now(UTC)
+    hooks = {
+        "v": PredictionHook(status="processing", key=1, webhook_id="msg_v", received_at=now, started_at=now),
+        "m": PredictionHook(
+            status="succeeded",
+            key=2,
+            webhook_id="msg_m",
+            received_at=now,
+            started_at=now,
+            output="https://o/m.wav",
+        ),
+    }
+    replicate = _Replicate({"v": PredictionSnapshot("v", "succeeded", 1.0, "https://o/v.mp4", None, now)})
+    tasks = _Tasks(hooks)
+    workflow = Workflow(
+        tasks=tasks,  # type: ignore[arg-type]
+        gateway=lambda: replicate,  # type: ignore[arg-type,return-value]
+        webhook_url="https://api/x/",
+        reconcile_after_s=60,
+    )
+    refs = [
+        PredictionRef(
+            role="video", model="m1", id="v", status="succeeded", hooked=True, checked_at=now, started_at=now
+        ),
+        PredictionRef(
+            role="music", model="m2", id="m", status="processing", hooked=True, checked_at=now, started_at=now
+        ),
+    ]
+    state = PredictionsState(task_id="t", kind=TaskKind.TRANSITION, predictions=refs)
+    after = workflow.poll_predictions(state)
+    assert after.outcome == "succeeded"
+    assert tasks.written[-1]["outputs"] == {"video": "https://o/v.mp4", "music": "https://o/m.wav"}
+    assert replicate.asked == ["v"]  # the music's end came by webhook: not asked

@@ -256,7 +256,14 @@ class Workflow:
             if hook is not None and hook.status in TERMINAL:
                 snapshots[ref.id] = _from_hook(ref, hook)
                 learnt[ref.id] = "webhook"
-            elif webhooks and ref.hooked and not self._reconcile_due(ref, hook, now):
+            elif (
+                webhooks
+                and ref.hooked
+                and ref.status not in TERMINAL
+                and not self._reconcile_due(ref, hook, now)
+            ):
+                # (An end a GET learnt, while its completed webhook has not come, is asked again:
+                # the state keeps statuses, not outputs, and Finalize needs the output.)
                 snapshots[ref.id] = _from_hook(ref, hook)
             else:
                 snapshots[ref.id] = self.replicate.get(ref.id)
