@@ -169,11 +169,11 @@ def _close_callbacks_once() -> None:
         with _lock:
             endpoint = self.get(callback_id)
             if endpoint is not None and endpoint.get_outcome() is not None:
-                raise api.TaskTimedOut()  # answered once already
+                raise api.TaskTimedOut()  # type: ignore[call-arg]  # answered once already (its default: below)
             try:
                 return bool(original(self, callback_id, outcome))
             except CallbackNotifyConsumerError as error:
-                raise api.TaskTimedOut() from error  # its wait ended (timed out, or stopped)
+                raise api.TaskTimedOut() from error  # type: ignore[call-arg]  # its wait ended (timed out, or stopped)
 
     CallbackPoolManager.notify = notify  # type: ignore[method-assign]
 

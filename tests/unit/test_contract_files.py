@@ -23,6 +23,17 @@ def test_openapi_lists_exactly_the_catalog_routes_with_the_spec_paths() -> None:
     assert {(method, path) for path, item in paths.items() for method in item} == routes
 
 
+def test_every_route_documents_its_success_and_its_errors() -> None:
+    """A route given explicit error responses loses powertools' default 200 unless it lists it: the
+    status routes did (their document had only 401/403/404/429)."""
+    for path, item in openapi.document()["paths"].items():
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            assert any(code.startswith("2") for code in codes), (method, path, sorted(codes))
+            successes = [operation["responses"][c] for c in codes if c.startswith("2") and c != "204"]
+            assert all("content" in answer for answer in successes), (method, path)
+
+
 def test_every_asl_placeholder_has_a_value_and_every_value_a_placeholder() -> None:
     arns = {spec.name: f"arn:aws:lambda:us-east-1:1:function:{spec.name}" for spec in FUNCTIONS}
     values = workflow_substitutions(arns, WorkflowTiming())

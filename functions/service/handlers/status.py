@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +21,9 @@ from service.models.status import VideoStatusResponse
 from service.observability import logger
 from service.settings import StatusSettings, load
 
+if TYPE_CHECKING:  # (a type only: the status function's cold start imports none of the OpenAPI code)
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
 app = make_resolver("status", validation=False)  # a task id is any string: 404 if unknown
 
 
@@ -32,20 +35,31 @@ def _polling_hint(task: Task) -> dict[str, str]:
     return {} if task.state.terminal else {"Retry-After": str(load(StatusSettings).retry_after_seconds)}
 
 
+#: Given responses replace powertools' default 200: it is listed (its schema from the return type,
+#: or named: the transitions answer is built as a dict).
 _READ_RESPONSES = {404: TASK_NOT_FOUND_RESPONSE, **GATEWAY_REFUSALS}
+_OK = "The task's state (with Retry-After while it runs)"
+_TRANSITION_OK: OpenAPIResponse = {
+    "description": _OK,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TaskStatusResponse"}}},
+}
 
 
 @app.get(
     "/api/transitions/task-status/<task_id>/",
     summary="State of any task (transitions schema)",
-    responses=_READ_RESPONSES,
+    responses={200: _TRANSITION_OK, **_READ_RESPONSES},
 )
 def task_status(task_id: str) -> Response[dict[str, Any]]:
     task = status_service().get(current_owner(app), task_id)
     return json_response(200, transition_status_body(task, _presign), headers=_polling_hint(task))
 
 
-@app.get("/video-status/<task_id>", summary="State of a dream task (dream schema)", responses=_READ_RESPONSES)
+@app.get(
+    "/video-status/<task_id>",
+    summary="State of a dream task (dream schema)",
+    responses={200: {"description": _OK}, **_READ_RESPONSES},
+)
 def video_status(task_id: str) -> Response[VideoStatusResponse]:
     task = status_service().get(current_owner(app), task_id, kind=TaskKind.DREAM)
     body = dream_status_body(task, _presign)
