@@ -235,6 +235,8 @@ def test_redirects_are_not_followed(
     prediction = music(client, receiver, webhook_events_filter=["completed"])
     wait_until_done(client, prediction)
     wait_for(lambda: receiver.statuses().count("succeeded") == 2, timeout=20, what="a retry")
+    # (the emulator records a delivery once it has read the answer: after the receiver saw it)
+    wait_for(lambda: len(emulator.webhook_deliveries()) == 3, timeout=10, what="the retry's answer")
     assert all("/elsewhere" not in r.headers.get("host", "") for r in receiver.requests)
     assert len(receiver.requests) == 3  # start, completed (307: a failure), completed again; never /elsewhere
     assert [d["answer"] for d in emulator.webhook_deliveries()] == [307, 307, 200]

@@ -74,9 +74,11 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
             emulator.faults.fail = {"*": "boom"}
             failed = stack.call("POST", "/generate-video?dream=a%20bat&style=Animated", token=token).body
             assert stack.wait_execution(failed["task_id"])["status"] == "FAILED"
-            # One stopped from outside, read once its record is stale
+            # One stopped from outside, read once its record is stale (its prediction's webhooks
+            # are dropped: each would refresh the record, which would then never be stale)
             emulator.faults.fail = {}
             emulator.faults.never_finish = {"*"}
+            emulator.faults.drop_webhooks = {"start", "output", "logs", "completed"}
             stuck = stack.call("POST", "/generate-video?dream=a%20cat&style=Animated", token=token).body
             time.sleep(0.5)
             stack.deployment.stop_execution(stuck["task_id"])
@@ -84,6 +86,7 @@ def test_every_call_a_function_makes_is_granted_and_every_data_grant_is_used(
             assert (
                 stack.call("GET", f"/video-status/{stuck['task_id']}", token=token).body["status"] == "failed"
             )
+            emulator.faults.drop_webhooks = set()
             # One stopped from outside and cleaned up by its status change (EventBridge)
             gone = stack.call("POST", "/generate-video?dream=a%20rat&style=Animated", token=token).body
             time.sleep(0.5)
