@@ -17,9 +17,9 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.events import execution_end_rule
 from infra.functions import pascal_case
 from service.catalog import QUEUES, queue_visibility_s
-from service.models.events import DETAIL_TYPE, SOURCE
 
 
 class Deliveries(Construct):
@@ -67,19 +67,8 @@ class Deliveries(Construct):
         self.rules: dict[str, events.Rule] = {}
         for spec in QUEUES:
             queue, dead = self.queues[spec.name]
-            rule = events.Rule(
-                self,
-                f"{pascal_case(spec.name)}Rule",
-                description=f"{spec.name}: executions of {config.names.state_machine} that end "
-                f"{', '.join(spec.execution_events)}",
-                event_pattern=events.EventPattern(
-                    source=[SOURCE],
-                    detail_type=[DETAIL_TYPE],
-                    detail={
-                        "stateMachineArn": [state_machine.state_machine_arn],
-                        "status": list(spec.execution_events),
-                    },
-                ),
+            rule = execution_end_rule(
+                self, spec.name, config=config, state_machine=state_machine, statuses=spec.execution_events
             )
             rule.add_target(
                 targets.SqsQueue(

@@ -29,6 +29,28 @@ ASYNC_RETRIES = 2
 DELIVERY_RETRY_HOURS = 24
 
 
+def execution_end_rule(
+    scope: Construct,
+    name: str,
+    *,
+    config: StackConfig,
+    state_machine: sfn.StateMachine,
+    statuses: tuple[str, ...],
+) -> events.Rule:
+    """The rule that matches ``state_machine``'s executions ending in ``statuses``, for ``name``'s target
+    (a function here, a queue in ``infra/deliveries.py``)."""
+    return events.Rule(
+        scope,
+        f"{pascal_case(name)}Rule",
+        description=f"{name}: executions of {config.names.state_machine} that end {', '.join(statuses)}",
+        event_pattern=events.EventPattern(
+            source=[SOURCE],
+            detail_type=[DETAIL_TYPE],
+            detail={"stateMachineArn": [state_machine.state_machine_arn], "status": list(statuses)},
+        ),
+    )
+
+
 class ExecutionEventRules(Construct):
     def __init__(
         self,
@@ -63,19 +85,8 @@ class ExecutionEventRules(Construct):
             if not spec.execution_events:
                 continue
             function = functions[spec.name]
-            rule = events.Rule(
-                self,
-                f"{pascal_case(spec.name)}Rule",
-                description=f"{spec.name}: executions of {config.names.state_machine} that end "
-                f"{', '.join(spec.execution_events)}",
-                event_pattern=events.EventPattern(
-                    source=[SOURCE],
-                    detail_type=[DETAIL_TYPE],
-                    detail={
-                        "stateMachineArn": [state_machine.state_machine_arn],
-                        "status": list(spec.execution_events),
-                    },
-                ),
+            rule = execution_end_rule(
+                self, spec.name, config=config, state_machine=state_machine, statuses=spec.execution_events
             )
             rule.add_target(
                 targets.LambdaFunction(
