@@ -20,7 +20,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.functions import pascal_case
-from service.catalog import FUNCTIONS
+from service.catalog import EXECUTION_EVENTS_DEAD_LETTER_DAYS, FUNCTIONS
 from service.models.events import DETAIL_TYPE, SOURCE
 
 #: Lambda retries a failed asynchronous invocation this many times (its default, stated).
@@ -68,7 +68,7 @@ class ExecutionEventRules(Construct):
             queue_name=f"{config.prefix}-execution-events-dlq",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=Duration.days(14),
+            retention_period=Duration.days(EXECUTION_EVENTS_DEAD_LETTER_DAYS),
         )
         NagSuppressions.add_resource_suppressions(
             self.dead_letters,

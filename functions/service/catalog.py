@@ -34,7 +34,7 @@ Need = Literal[
     "tasks:read",  # GetItem on the tasks table
     "tasks:create",  # PutItem of a new task record (submit)
     "tasks:update",  # UpdateItem: state changes, progress, the id counter
-    "tasks:delete",  # DeleteItem: submit's roll-back when StartExecution fails; the owner's erase
+    "tasks:delete",  # DeleteItem: submit's roll-back; the owner's erase; the clean-up's of a tombstone
     "tasks:list",  # Query on the tasks table's owner index (never a Scan)
     "owners:read",  # GetItem on the owners table (limits and usage)
     "owners:count",  # UpdateItem on the owners table: take a slot (submit), free one (terminal writes)
@@ -236,8 +236,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Executions that ended without the workflow: cancel predictions, mark FAILURE",
         timeout_s=60,
         kind="event",
+        # tasks:delete: a deleted task's tombstone, once its predictions are cancelled
         needs=frozenset(
-            {"tasks:read", "tasks:update", "owners:count", "replicate:secret", "cleanup:dead-letter"}
+            {
+                "tasks:read",
+                "tasks:update",
+                "tasks:delete",
+                "owners:count",
+                "replicate:secret",
+                "cleanup:dead-letter",
+            }
         ),
         execution_events=("FAILED", "TIMED_OUT", "ABORTED"),
     ),
@@ -540,6 +548,13 @@ TABLES: tuple[TableSpec, ...] = (
     # powertools' idempotency records (DynamoDBPersistenceLayer's default attribute names).
     TableSpec(name="idempotency", partition_key="id", ttl_attribute="expiration"),
 )
+
+#: The clean-up's dead-letter queue keeps an event it could not handle this long (``infra/events.py``).
+EXECUTION_EVENTS_DEAD_LETTER_DAYS = 14
+#: A deleted task's tombstone (``Tombstone``: the predictions the clean-up must still cancel) expires
+#: by the tasks table's TTL after this long if no clean-up removed it: as long as a dead-lettered
+#: event of its execution can still be handed to the clean-up again (``docs/operations.md``).
+TOMBSTONE_DAYS = EXECUTION_EVENTS_DEAD_LETTER_DAYS
 
 
 #: Step Functions keeps at most this many events in an execution's history; beyond it the execution fails.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from typing import Any
 
@@ -14,7 +15,10 @@ from service.adapters import aws
 from service.adapters.executions import Executions
 from service.adapters.owners_table import OwnersTable
 from service.adapters.tasks_table import TasksTable
-from service.models.domain import TaskResult
+from service.domain.errors import PredictionsStillRunning, ReplicateUnavailable
+from service.domain.workflow import Workflow
+from service.models.domain import PredictionRef, Progress, TaskResult
+from service.models.storage import deserialize
 from tests.support import NAMES, Reply, Stack, transition_body
 
 CREATE = "/api/transitions/create-and-generate/"
@@ -58,6 +62,25 @@ def finish(arn: str, video: bool = True) -> None:
     assert task is not None
     result = TaskResult(video_key=keys[0], thumbnail_key=keys[1], duration=5, subtitles_key=keys[2])
     assert table.mark_success(task, result)
+
+
+def started(arn: str, **statuses: str) -> list[PredictionRef]:
+    """Record predictions on a task as StartPredictions and the polls would (role -> status)."""
+    refs = [
+        PredictionRef(role=role, model=f"test/{role}", id=f"{role}-{name_of(arn)[:8]}", status=state)
+        for role, state in statuses.items()
+    ]
+    progress = Progress(current=10, status="processing")
+    assert TasksTable(NAMES.table("tasks")).mark_processing(name_of(arn), refs, progress)
+    return refs
+
+
+def stored(arn: str) -> dict[str, Any] | None:
+    """The tasks table's item for a task, as it is (a record, a tombstone, or nothing)."""
+    item = aws.client("dynamodb").get_item(
+        TableName=NAMES.table("tasks"), Key={"task_id": {"S": name_of(arn)}}, ConsistentRead=True
+    )
+    return deserialize(item["Item"]) if "Item" in item else None
 
 
 def objects() -> set[str]:
@@ -243,6 +266,7 @@ def test_delete_erases_the_record_and_the_media_then_reads_are_404(stack: Stack,
     assert status(stack, token, arn).status == 404
     assert stack.call("DELETE", f"{TASKS}{arn}/", token=token).status == 404
     assert [i["task_id"] for i in stack.call("GET", TASKS, token=token).body["items"]] == [other]
+    assert stored(arn) is None  # nothing left: no prediction of it can still run
 
 
 def test_deleting_a_running_task_cancels_it_first(stack: Stack, token: str) -> None:
@@ -250,6 +274,115 @@ def test_deleting_a_running_task_cancels_it_first(stack: Stack, token: str) -> N
     assert stack.call("DELETE", f"{TASKS}{arn}/", token=token).status == 204
     assert stack.sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
     assert in_flight() == 0 and TasksTable(NAMES.table("tasks")).get(name_of(arn)) is None
+    assert stored(arn) is None  # no prediction recorded: nothing for the clean-up, no tombstone
+
+
+def test_a_task_whose_predictions_all_ended_is_erased_without_a_tombstone(stack: Stack, token: str) -> None:
+    # A FAILURE whose predictions MarkFailed cancelled (their statuses recorded): nothing can still run
+    arn = submit(stack, token).body["task_id"]
+    started(arn, video="canceled", music="failed")
+    assert stack.call("POST", f"{TASKS}{arn}/cancel/", token=token).status == 202
+    assert stack.call("DELETE", f"{TASKS}{arn}/", token=token).status == 204
+    assert stored(arn) is None and in_flight() == 0
+
+
+@pytest.mark.parametrize("route", ["transition", "dream"])
+def test_deleting_a_task_whose_predictions_may_run_leaves_a_tombstone_that_no_owner_read_finds(
+    stack: Stack, token: str, route: str, resolver: dict[str, list[str]]
+) -> None:
+    # Given a running task with a webhook, one prediction running and one done, beside another task
+    resolver["hooks.example.com"] = ["93.184.216.34"]
+    hook = "https://hooks.example.com/videogen"
+    if route == "transition":
+        arn = submit(stack, token, webhook_url=hook).body["task_id"]
+        read = f"/api/transitions/task-status/{arn}/"
+    else:
+        query = "dream=a%20fox&style=Animated&webhook_url=https%3A%2F%2Fhooks.example.com%2Fvideogen"
+        arn = dream(stack, token, query=query).body["task_id"]
+        read = f"/video-status/{arn}"
+    other = submit(stack, token).body["task_id"]
+    video, _ = started(arn, video="processing", music="succeeded")
+    record = TasksTable(NAMES.table("tasks")).get(name_of(arn))
+    assert record is not None and in_flight() == 2
+    secret = stack.call("GET", "/api/webhooks/secret/", token=token).body
+    # When its owner deletes it
+    assert stack.call("DELETE", f"{TASKS}{arn}/", token=token).status == 204
+    # Then it was cancelled (the execution stopped, its slot freed once) and all that is left is a
+    # tombstone: the prediction the clean-up must cancel, when, and the TTL; nothing of the owner's
+    assert stack.sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    assert in_flight() == 1
+    tombstone = stored(arn)
+    assert tombstone is not None
+    assert set(tombstone) == {"task_id", "state", "cancel_predictions", "deleted_at", "expires_at"}
+    assert tombstone["cancel_predictions"] == [video.id] and tombstone["state"] == "FAILURE"
+    assert 14 * 86400 - 60 < tombstone["expires_at"] - time.time() <= 14 * 86400
+    # And every owner-facing read answers as for a task that never was
+    reply = stack.call("GET", read, token=token)
+    assert reply.status == 404, reply.body
+    assert status(stack, token, arn).status == 404
+    assert [i["task_id"] for i in stack.call("GET", TASKS, token=token).body["items"]] == [other]
+    assert stack.call("GET", f"{TASKS}?state=FAILURE", token=token).body["items"] == []
+    assert stack.call("POST", f"{TASKS}{arn}/cancel/", token=token).status == 404
+    assert stack.call("DELETE", f"{TASKS}{arn}/", token=token).status == 404
+    assert stored(arn) == tombstone  # a second delete leaves it for the clean-up
+    assert stack.call("GET", "/api/webhooks/secret/", token=token).body == secret
+    # And no terminal write can end it again: the slot is never freed twice
+    tasks = TasksTable(NAMES.table("tasks"), owners=OwnersTable(NAMES.table("owners")))
+    assert tasks.mark_failure(record, "Video generation was stopped before it finished") is False
+    assert (
+        tasks.mark_processing(record.task_id, record.predictions, Progress(current=50, status="x")) is False
+    )
+    assert tasks.get(record.task_id) is None and in_flight() == 1 and stored(arn) == tombstone
+
+
+def test_a_task_cancelled_before_and_deleted_before_its_clean_up_leaves_a_tombstone(
+    stack: Stack, token: str
+) -> None:
+    # A cancel ends the record at once; its predictions end when the clean-up gets the ABORTED event,
+    # which may come after the owner's delete
+    arn = submit(stack, token).body["task_id"]
+    video, music = started(arn, video="processing", music="starting")
+    assert stack.call("POST", f"{TASKS}{arn}/cancel/", token=token).status == 202
+    assert stack.call("DELETE", f"{TASKS}{arn}/", token=token).status == 204
+    tombstone = stored(arn)
+    assert tombstone is not None and tombstone["cancel_predictions"] == [video.id, music.id]
+    assert status(stack, token, arn).status == 404 and in_flight() == 0
+
+
+class FakeReplicate:
+    """The clean-up's gateway: records the cancels; unreachable while ``down``."""
+
+    def __init__(self) -> None:
+        self.canceled: list[str] = []
+        self.down = False
+
+    def cancel(self, prediction_id: str) -> str:
+        if self.down:
+            raise ReplicateUnavailable("Replicate could not be reached (test)")
+        self.canceled.append(prediction_id)
+        return "canceled"
+
+
+def test_the_clean_up_cancels_a_tombstones_predictions_then_deletes_it(stack: Stack, token: str) -> None:
+    arn = submit(stack, token).body["task_id"]
+    video, music = started(arn, video="processing", music="starting")
+    assert stack.call("DELETE", f"{TASKS}{arn}/", token=token).status == 204
+    replicate = FakeReplicate()
+    tasks = TasksTable(NAMES.table("tasks"), owners=OwnersTable(NAMES.table("owners")))
+    cleanup = Workflow(tasks, gateway=lambda: replicate)  # type: ignore[arg-type, return-value]
+    # Replicate unreachable: the clean-up raises (EventBridge retries it) and keeps the tombstone
+    replicate.down = True
+    with pytest.raises(PredictionsStillRunning):
+        cleanup.execution_ended(name_of(arn), "ABORTED")
+    assert stored(arn) is not None and in_flight() == 0
+    # Then it goes through: both cancelled, the tombstone deleted, the slot not freed again
+    replicate.down = False
+    assert cleanup.execution_ended(name_of(arn), "ABORTED") is False
+    assert replicate.canceled == [video.id, music.id]
+    assert stored(arn) is None and in_flight() == 0
+    # A duplicate of the event finds nothing and cancels nothing more
+    assert cleanup.execution_ended(name_of(arn), "ABORTED") is False
+    assert replicate.canceled == [video.id, music.id]
 
 
 def test_deleting_another_owners_task_is_404_and_keeps_it(stack: Stack, token: str) -> None:

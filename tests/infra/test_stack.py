@@ -17,6 +17,7 @@ from service.catalog import (
     GATEWAY_ERRORS,
     STATE_MACHINE_DEFINITION,
     TABLES,
+    TOMBSTONE_DAYS,
     FunctionSpec,
     Need,
     WorkflowTiming,
@@ -501,6 +502,17 @@ def test_tables_follow_the_catalog(synth: Synth) -> None:
         assert table["DeletionPolicy"] == "Retain"
 
 
+def test_the_tasks_table_expires_records_and_tombstones_by_their_expires_at(synth: Synth) -> None:
+    # A deleted task's tombstone whose clean-up never came is removed by the table's TTL
+    from service.models.domain import Task, Tombstone
+
+    [tasks] = [spec for spec in TABLES if spec.name == "tasks"]
+    assert tasks.ttl_attribute == "expires_at"
+    assert {"expires_at"} <= set(Task.model_fields) & set(Tombstone.model_fields)
+    table = synth.resources[table_id(synth, "tasks")]
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
 def test_media_bucket_is_private_tls_only_encrypted_logged_and_expires_media(synth: Synth) -> None:
     bucket_id, bucket = media_bucket(synth)
     props = bucket["Properties"]
@@ -653,6 +665,9 @@ def test_executions_that_end_without_the_workflow_reach_the_cleanup_through_even
     assert config["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}}
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    # A deleted task's tombstone lives as long as its execution's dead-lettered event may be handed
+    # back to the clean-up (docs/operations.md), and no longer
+    assert queue["Properties"]["MessageRetentionPeriod"] == TOMBSTONE_DAYS * 86400
     alarms = {
         a["Properties"]["AlarmName"]: a["Properties"]
         for a in synth.of_type("AWS::CloudWatch::Alarm").values()
@@ -740,8 +755,11 @@ def test_every_need_has_an_intended_grant(synth: Synth) -> None:
     assert set(_intent(synth)) == set(get_args(Need))
 
 
-def test_only_submit_creates_task_records_and_only_submit_and_the_controls_delete_them(synth: Synth) -> None:
+def test_only_submit_creates_task_records_and_only_submit_the_controls_and_cleanup_delete_them(
+    synth: Synth,
+) -> None:
     # Status and the workflow steps change records (UpdateItem) and read them; none writes whole items.
+    # The owner's delete turns a record into a tombstone with an UpdateItem, not a PutItem.
     tasks = f"<{table_id(synth, 'tasks')}.Arn>"
     for spec in FUNCTIONS:
         actions = {action for action, resource in function_grants(synth, spec) if resource == tasks}
@@ -749,6 +767,7 @@ def test_only_submit_creates_task_records_and_only_submit_and_the_controls_delet
         expected = {
             "submit": {"dynamodb:PutItem", "dynamodb:DeleteItem"},  # the record; its roll-back
             "controls": {"dynamodb:DeleteItem"},  # the owner's erase
+            "cleanup": {"dynamodb:DeleteItem"},  # a deleted task's tombstone, its predictions cancelled
         }.get(spec.name, set())
         assert creates == expected, spec.name
 

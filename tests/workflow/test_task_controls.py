@@ -74,6 +74,40 @@ def test_a_cancel_stops_the_execution_and_its_predictions_end_canceled_at_replic
     assert OwnersTable(NAMES.table("owners")).usage("alice").in_flight == 0
 
 
+def test_deleting_a_running_task_still_cancels_its_predictions_at_replicate(
+    live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
+) -> None:
+    # Given a running task with music (two predictions that never finish on their own) and a webhook
+    emulator.faults.never_finish = {"*"}
+    stack = live(**FAST_RETRIES)
+    token = stack.token()
+    with Receiver() as receiver:
+        arn = submit(stack, token, image_base_url, enable_music=True, webhook_url=receiver.url)
+        wait_predictions(arn, 2)
+        assert {p["status"] for p in emulator.predictions()} <= {"starting", "processing"}
+        # When its owner deletes it
+        assert stack.call("DELETE", f"/api/tasks/{arn}/", token=token).status == 204
+        # Then the owner no longer sees it
+        assert stack.call("GET", status_path(arn), token=token).status == 404
+        assert arn not in [i["task_id"] for i in stack.call("GET", "/api/tasks/", token=token).body["items"]]
+        # And the execution's ABORTED reaches the clean-up, which cancels both predictions at Replicate
+        # from the tombstone the delete left, then removes the tombstone
+        assert stack.wait_execution(arn)["status"] == "ABORTED"
+        stack.deployment.execution_events.deliver()
+        assert sorted(p["model"] for p in emulator.predictions()) == [TRANSITION_MODEL, "meta/musicgen"]
+        assert {p["status"] for p in emulator.predictions()} == {"canceled"}
+        from service.adapters import aws
+
+        item = aws.client("dynamodb").get_item(
+            TableName=NAMES.table("tasks"), Key={"task_id": {"S": arn.rsplit(":", 1)[1]}}, ConsistentRead=True
+        )
+        assert "Item" not in item
+        assert OwnersTable(NAMES.table("owners")).usage("alice").in_flight == 0
+        # And the caller's webhook hears nothing of a task its owner deleted
+        stack.deployment.queue_consumers.drain(timeout_s=10)
+        assert receiver.received == []
+
+
 def test_a_finalize_that_finds_its_task_canceled_removes_what_it_stored(
     live: Callable[..., Stack], image_base_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,13 +5,17 @@ errors. Every write to a live record is conditional on it being non-terminal, so
 are final; and every write that *makes* it terminal (or deletes a record that never started)
 releases the owner's in-flight slot in the same transaction (``OwnersTable.release``): the slot
 is freed exactly once on every terminal path, whoever gets there first, and no caller can forget.
+
+A task its owner deleted while its predictions may still run becomes a tombstone (``bury``: the
+prediction ids, ``deleted_at``, the TTL and the terminal ``state``, nothing else), which ``get``
+reads as no record; only the clean-up reads it (``read``) and deletes it (``delete_tombstone``).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,16 +32,33 @@ from service.models.domain import (
     TaskKind,
     TaskResult,
     TaskState,
+    Tombstone,
     WebhookDelivery,
     utcnow,
 )
-from service.models.storage import deserialize, serialize, task_from_item, task_to_item
+from service.models.storage import (
+    TOMBSTONE_MARK,
+    deserialize,
+    record_from_item,
+    serialize,
+    task_from_item,
+    task_to_item,
+)
 from service.observability import logger
 
 #: The id counter shares the table; uuid task ids can never collide with this key.
 COUNTER_KEY = "#counter"
 #: A transaction that collides with another on the same item is retried this many times.
 CONFLICT_ATTEMPTS = 5
+
+
+#: A record that exists, is terminal and is not a tombstone (``erase`` and ``bury``).
+_TERMINAL_RECORD = (
+    "attribute_exists(task_id) AND attribute_not_exists(#mark) AND (#state = :success OR #state = :failure)"
+)
+#: The record's attributes a tombstone keeps (``expires_at`` is set anew).
+_TOMBSTONE_KEEPS = {"task_id", "state", "expires_at"}
+_TERMINAL_VALUES = {":success": {"S": TaskState.SUCCESS.value}, ":failure": {"S": TaskState.FAILURE.value}}
 
 
 class TaskAlreadyExistsError(Exception):
@@ -120,12 +141,18 @@ class TasksTable:
             raise
 
     def get(self, task_id: str) -> Task | None:
+        """The task's record; None if there is none, or only its tombstone (its owner deleted it)."""
+        record = self.read(task_id)
+        return record if isinstance(record, Task) else None
+
+    def read(self, task_id: str) -> Task | Tombstone | None:
+        """The task's record, or the tombstone its owner's delete left (the clean-up's read)."""
         if task_id == COUNTER_KEY:
             return None
         item = self.client.get_item(
             TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True
         )
-        return task_from_item(item["Item"]) if "Item" in item else None
+        return record_from_item(item["Item"]) if "Item" in item else None
 
     def delete_unstarted(self, task: Task) -> None:
         """Remove a PENDING record whose execution could not be started, and free its slot."""
@@ -324,7 +351,8 @@ class TasksTable:
                 TableName=self.table_name,
                 Key={"task_id": {"S": task_id}},
                 UpdateExpression="SET checked_at = :when",
-                ConditionExpression="attribute_exists(task_id)",
+                ConditionExpression="attribute_exists(task_id) AND attribute_not_exists(#mark)",
+                ExpressionAttributeNames={"#mark": TOMBSTONE_MARK},
                 ExpressionAttributeValues={":when": {"S": when.isoformat()}},
             )
         except ClientError as error:
@@ -333,17 +361,67 @@ class TasksTable:
 
     # -- the owner's controls -----------------------------------------------------------------------
     def erase(self, task: Task) -> bool:
-        """Delete a terminal record (its slot was freed by the terminal write). False if it was gone."""
+        """Delete a terminal record (its slot was freed by the terminal write). False if it was gone
+        (or is a tombstone: only the clean-up, or the TTL, removes one)."""
         try:
             self.client.delete_item(
                 TableName=self.table_name,
                 Key={"task_id": {"S": task.task_id}},
-                ConditionExpression="attribute_exists(task_id) AND (#state = :success OR #state = :failure)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":success": {"S": TaskState.SUCCESS.value},
-                    ":failure": {"S": TaskState.FAILURE.value},
-                },
+                ConditionExpression=_TERMINAL_RECORD,
+                ExpressionAttributeNames={"#state": "state", "#mark": TOMBSTONE_MARK},
+                ExpressionAttributeValues=_TERMINAL_VALUES,
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def bury(self, task: Task, prediction_ids: list[str], *, keep_for: timedelta) -> bool:
+        """Replace a terminal record by its tombstone (``Tombstone``): the ids of the predictions the
+        clean-up must still cancel, ``deleted_at``, and an ``expires_at`` (the table's TTL) ``keep_for``
+        from now. Every other attribute is removed: what the owner sent and got back, and ``owner``
+        and ``created_at``, the owner index's keys, so the index drops it. ``state`` stays (terminal),
+        so every live write's condition fails on it as on any ended task, and no terminal write (which
+        would free a slot) can happen again. False if the record was gone (or already buried).
+
+        An UpdateItem, not a PutItem, so that no function but submit may create records; it removes
+        every attribute ``Task`` has, which are all a record can have (items are ``Task`` dumps)."""
+        now = utcnow()
+        removed = {f"#r{i}": name for i, name in enumerate(sorted(set(Task.model_fields) - _TOMBSTONE_KEEPS))}
+        names = removed | {"#state": "state", "#mark": TOMBSTONE_MARK, "#ids": "cancel_predictions"}
+        names |= {"#expires": "expires_at"}
+        values = _TERMINAL_VALUES | serialize(
+            {
+                ":ids": prediction_ids,
+                ":at": now.isoformat(),
+                ":expires": int((now + keep_for).timestamp()),
+            }
+        )
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task.task_id}},
+                UpdateExpression="SET #ids = :ids, #mark = :at, #expires = :expires REMOVE "
+                + ", ".join(removed),
+                ConditionExpression=_TERMINAL_RECORD,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete_tombstone(self, task_id: str) -> bool:
+        """Remove a tombstone once its predictions are cancelled (the clean-up). False if gone."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                ConditionExpression="attribute_exists(#mark)",
+                ExpressionAttributeNames={"#mark": TOMBSTONE_MARK},
             )
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":

@@ -11,7 +11,12 @@ through MarkFailed, which cancels the predictions too.
 Delete cancels first (if the task still runs), removes the task's media (``videos/``,
 ``thumbnails/``, ``subtitles/`` keys of that task) and then the record: a failure half way leaves the
 record, so the owner's retry finishes the job. A Finalize still running when its task was cancelled
-removes what it uploads (``Workflow.finalize``).
+removes what it uploads (``Workflow.finalize``). If the record lists predictions not known to have
+ended (a running task just cancelled, or one cancelled or reconciled before whose clean-up may not
+have come yet), the record is replaced by a tombstone instead (``TasksTable.bury``: their ids and a
+TTL, nothing of the owner's), which every read treats as not found: the clean-up, on the execution's
+end, cancels them at Replicate and deletes it. Deleting the record outright would leave the clean-up
+nothing to cancel from.
 
 List reads the owner index (``service.catalog.OWNER_INDEX``) newest first. DynamoDB applies
 ``Limit`` before a filter, so a filtered page is read in several queries until it is full or the
@@ -37,8 +42,15 @@ from service.adapters.executions import Executions
 from service.adapters.media import MediaStore
 from service.adapters.owners_table import OwnersTable
 from service.adapters.tasks_table import TasksTable
-from service.catalog import RESULT_PREFIXES, SUBTITLE_PREFIX, THUMBNAIL_PREFIX, VIDEO_PREFIX
+from service.catalog import (
+    RESULT_PREFIXES,
+    SUBTITLE_PREFIX,
+    THUMBNAIL_PREFIX,
+    TOMBSTONE_DAYS,
+    VIDEO_PREFIX,
+)
 from service.domain.errors import TaskNotFoundError
+from service.domain.predictions import TERMINAL
 from service.domain.status import Presign, transition_status_body
 from service.domain.tasks import TaskService
 from service.domain.webhooks import new_secret
@@ -175,8 +187,15 @@ class TaskControls:
             except TaskFinished as finished:  # it ended meanwhile: erase it as it is
                 task = finished.task
         self.media.delete(media_keys(task))
-        if self.tasks.erase(task):
-            logger.info("Task erased by its owner", extra={"task_id": task.task_id})
+        running = [p.id for p in task.predictions if p.status not in TERMINAL]
+        if not running:
+            if self.tasks.erase(task):
+                logger.info("Task erased by its owner", extra={"task_id": task.task_id})
+        elif self.tasks.bury(task, running, keep_for=timedelta(days=TOMBSTONE_DAYS)):
+            logger.info(
+                "Task erased by its owner; its tombstone waits for the clean-up to cancel its predictions",
+                extra={"task_id": task.task_id, "predictions": running},
+            )
 
     # -- list ---------------------------------------------------------------------------------------
     def list(

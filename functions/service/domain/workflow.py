@@ -44,7 +44,16 @@ from service.domain.progress import PredictionProgress, combine
 from service.domain.recipes import API_FIELDS, ROLE_NAMES
 from service.domain.tasks import EXECUTION_END_ERRORS
 from service.model_catalog import catalog
-from service.models.domain import PredictionHook, PredictionRef, StepError, Task, TaskKind, TaskResult, utcnow
+from service.models.domain import (
+    PredictionHook,
+    PredictionRef,
+    StepError,
+    Task,
+    TaskKind,
+    TaskResult,
+    Tombstone,
+    utcnow,
+)
 from service.models.workflow import ExecutionInput, FailTaskInput, PredictionsState
 from service.observability import logger
 
@@ -548,10 +557,18 @@ class Workflow:
     def execution_ended(self, task_id: str, status: str) -> bool:
         """An execution ended FAILED, TIMED_OUT or ABORTED (EventBridge): cancel what its record
         lists as still running and, if the record is not terminal yet, record FAILURE (which frees
-        the owner's slot). True if this call ended the task."""
-        task = self.tasks.get(task_id)
+        the owner's slot). True if this call ended the task.
+
+        A task its owner deleted meanwhile left a tombstone (``Tombstone``) if it had predictions
+        to cancel: they are cancelled, then the tombstone is deleted (the owner's slot was freed by
+        the cancel's terminal write). If one could not be cancelled, the tombstone stays and this
+        raises, so the event is retried (then dead-lettered, and may be handed back)."""
+        task = self.tasks.read(task_id)
         if task is None:
             logger.warning("No task record for an ended execution", extra={"task_id": task_id})
+            return False
+        if isinstance(task, Tombstone):
+            self._clean_tombstone(task)
             return False
         predictions = self._cancel_running(task.predictions)
         ended = False
@@ -565,3 +582,22 @@ class Workflow:
                 )
         self._check_cancelled(task_id, predictions)
         return ended
+
+    def _clean_tombstone(self, tombstone: Tombstone) -> None:
+        running = []
+        for prediction_id in tombstone.cancel_predictions:
+            try:
+                if self.replicate.cancel(prediction_id) not in TERMINAL:
+                    running.append(prediction_id)
+            except Exception:
+                logger.exception("Could not cancel a prediction", extra={"prediction_id": prediction_id})
+                running.append(prediction_id)
+        if running:
+            raise PredictionsStillRunning(
+                f"Task {tombstone.task_id} (deleted): could not cancel {', '.join(running)}"
+            )
+        self.tasks.delete_tombstone(tombstone.task_id)
+        logger.info(
+            "Cancelled the predictions of a task its owner deleted",
+            extra={"task_id": tombstone.task_id, "predictions": tombstone.cancel_predictions},
+        )

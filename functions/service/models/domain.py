@@ -199,3 +199,17 @@ class Task(Model):
     @field_serializer("created_at")
     def _sortable(self, value: datetime) -> str:
         return sortable_time(value)
+
+
+class Tombstone(Model):
+    """What is left of a task its owner deleted while its predictions may still run at Replicate:
+    only what the clean-up needs to cancel them (their ids), then delete it. Nothing the owner sent
+    or got back (the delete is the owner's right to erase); no ``owner`` nor ``created_at``, so the
+    owner index never lists it; ``expires_at`` (the table's TTL) removes it if no clean-up comes.
+    Every owner-facing read treats it as not found (``TasksTable.get``)."""
+
+    task_id: str
+    #: The ids of the predictions the record listed as not known to have ended.
+    cancel_predictions: list[str]
+    deleted_at: datetime
+    expires_at: int = Field(description="Epoch seconds: DynamoDB TTL")

@@ -12,7 +12,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from service.models.domain import Task
+from service.models.domain import Task, Tombstone
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -50,6 +50,17 @@ def task_to_item(task: Task) -> dict[str, Any]:
 
 def task_from_item(item: dict[str, Any]) -> Task:
     return Task.model_validate(deserialize(item))
+
+
+#: The attribute that marks a tombstone (``Tombstone``): a task its owner deleted.
+TOMBSTONE_MARK = "deleted_at"
+
+
+def record_from_item(item: dict[str, Any]) -> Task | Tombstone:
+    """A task record, or what its owner's delete left of it."""
+    if TOMBSTONE_MARK in item:
+        return Tombstone.model_validate(deserialize(item))
+    return task_from_item(item)
 
 
 def task_from_summary(item: dict[str, Any]) -> Task:
