@@ -230,6 +230,8 @@ def test_a_refused_input_fails_the_task_in_the_apis_terms_without_retrying(
     request's field name, never the provider or the model; the logs keep the provider's own
     answer with the task id."""
     emulator.faults.reject_input = {"jaaari/kokoro-82m": "voice"}
+    # The two created run long enough to be cancelled (under load, a fast render could end first)
+    emulator.faults.min_processing_s = 10.0
     stack = live()
     token = stack.token()
     arn = submit_transition(
