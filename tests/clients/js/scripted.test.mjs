@@ -21,6 +21,7 @@ import {
   resumePendingTask,
   uploadImage
 } from '../../../clients/js/videoGenerationApi.js'
+import { startScriptedServer } from '../../../web/tests/unit/scripted-server.js'
 
 const TASK = 'arn:aws:states:us-east-1:123456789012:execution:videogen-video-generation:f7c3e8d1-9a2b-4c5d-8e7f-1a2b3c4d5e6f'
 const STATUS_PATH = `/api/transitions/task-status/${TASK}/`
@@ -30,21 +31,8 @@ const processing = { task_id: TASK, state: 'PROCESSING', ready: false, info: { c
 const success = { task_id: TASK, state: 'SUCCESS', ready: true, result: RESULT }
 const failure = { task_id: TASK, state: 'FAILURE', ready: true, error: 'Failed to process video: Invalid image format' }
 
-// "METHOD /path" → answers in order (the last one repeats): { status, body }.
-let script = new Map()
-let requests = []
-const server = http.createServer((req, res) => {
-  let body = ''
-  req.on('data', (chunk) => { body += chunk })
-  req.on('end', () => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname)
-    requests.push({ method: req.method, url: req.url, path, headers: req.headers, body })
-    const answers = script.get(`${req.method} ${path}`) ?? [{ status: 404, body: { detail: 'Not Found' } }]
-    const answer = answers.length > 1 ? answers.shift() : answers[0]
-    res.writeHead(answer.status ?? 200, { 'Content-Type': 'application/json' })
-    res.end(JSON.stringify(answer.body))
-  })
-})
+// The scripted server the page's unit tests use too (one harness, not two).
+let scripted
 const answer = (body, status = 200) => ({ status, body })
 const memoryStorage = (initial = {}) => {
   const items = new Map(Object.entries(initial))
@@ -57,28 +45,27 @@ const memoryStorage = (initial = {}) => {
 }
 
 before(async () => {
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  scripted = await startScriptedServer()
 })
-after(() => server.close())
+after(() => scripted.close())
 beforeEach(() => {
-  script = new Map()
-  requests = []
-  configure({ baseUrl: `http://127.0.0.1:${server.address().port}/`, token: 'vg_test' })
+  scripted.reset()
+  configure({ baseUrl: `${scripted.url}/`, token: 'vg_test' })
 })
 
 describe('the transitions spec', () => {
   test('success: every poll response goes to onStatus, the result resolves', async () => {
-    script.set(`GET ${STATUS_PATH}`, [answer(pending), answer(processing), answer(success)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(pending), answer(processing), answer(success)])
     const seen = []
     const result = await pollTaskStatus(TASK, (status) => seen.push(status), 5, 10)
     assert.deepEqual(result, RESULT)
     assert.deepEqual(seen, [pending, processing, success])
-    assert.equal(requests[0].headers.authorization, 'Token vg_test')
-    assert.equal(requests[0].url, STATUS_PATH, 'the ARN is sent with its colons')
+    assert.equal(scripted.requests[0].headers.authorization, 'Token vg_test')
+    assert.equal(scripted.requests[0].url, STATUS_PATH, 'the ARN is sent with its colons')
   })
 
   test('FAILURE rejects with the task error, after onStatus saw it', async () => {
-    script.set(`GET ${STATUS_PATH}`, [answer(pending), answer(failure)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(pending), answer(failure)])
     const seen = []
     await assert.rejects(pollTaskStatus(TASK, (s) => seen.push(s.state), 5, 10), (error) => {
       assert.equal(error.message, 'Failed to process video: Invalid image format')
@@ -89,17 +76,17 @@ describe('the transitions spec', () => {
   })
 
   test('maxAttempts polls, then the timeout message', async () => {
-    script.set(`GET ${STATUS_PATH}`, [answer(processing)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(processing)])
     let calls = 0
     await assert.rejects(pollTaskStatus(TASK, () => calls++, 5, 3), {
       message: 'Task polling timeout - maximum attempts reached'
     })
     assert.equal(calls, 3)
-    assert.equal(requests.length, 3)
+    assert.equal(scripted.requests.length, 3)
   })
 
   test('HTTP 500 while polling: Request failed with status 500', async () => {
-    script.set(`GET ${STATUS_PATH}`, [answer(pending), answer({ detail: 'Internal server error' }, 500)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(pending), answer({ detail: 'Internal server error' }, 500)])
     await assert.rejects(pollTaskStatus(TASK, undefined, 5, 10), (error) => {
       assert.equal(error.message, 'Request failed with status 500')
       assert.equal(error.status, 500)
@@ -120,15 +107,15 @@ describe('the transitions spec', () => {
 
   test('createAndGenerateVideo posts the params; a 422 carries its detail', async () => {
     const detail = [{ loc: ['body', 'duration'], msg: 'duration must be 5 or 10 seconds', type: 'duration_not_allowed' }]
-    script.set('POST /api/transitions/create-and-generate/', [
+    scripted.set('POST /api/transitions/create-and-generate/', [
       answer({ task_id: TASK, status: 'pending', message: 'Transition creation and video generation started' }, 202),
       answer({ detail }, 422)
     ])
     const params = { front_image: 'https://example.com/front.jpg', tail_image: 'https://example.com/tail.jpg', duration: 5 }
     const accepted = await createAndGenerateVideo(params)
     assert.equal(accepted.task_id, TASK)
-    assert.deepEqual(JSON.parse(requests[0].body), params)
-    assert.equal(requests[0].headers['content-type'], 'application/json')
+    assert.deepEqual(JSON.parse(scripted.requests[0].body), params)
+    assert.equal(scripted.requests[0].headers['content-type'], 'application/json')
     await assert.rejects(createAndGenerateVideo({ ...params, duration: 7 }), (error) => {
       assert.equal(error.message, 'Request failed with status 422')
       assert.deepEqual(error.detail, detail)
@@ -139,10 +126,10 @@ describe('the transitions spec', () => {
 
 describe('the dream pair', () => {
   test('generateDreamVideo sends dream and style as the query; checkVideoStatus reads', async () => {
-    script.set('POST /generate-video', [answer({ task_id: TASK, status: 'pending' }, 202)])
-    script.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'processing' })])
+    scripted.set('POST /generate-video', [answer({ task_id: TASK, status: 'pending' }, 202)])
+    scripted.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'processing' })])
     assert.deepEqual(await generateDreamVideo('a whale over Paris', 'Animated'), { task_id: TASK, status: 'pending' })
-    const query = new URL(requests[0].url, 'http://x').searchParams
+    const query = new URL(scripted.requests[0].url, 'http://x').searchParams
     assert.equal(query.get('dream'), 'a whale over Paris')
     assert.equal(query.get('style'), 'Animated')
     assert.equal((await checkVideoStatus(TASK)).status, 'processing')
@@ -150,17 +137,17 @@ describe('the dream pair', () => {
 
   test('pollVideoStatus: completed resolves, failed rejects with its error', async () => {
     const done = { task_id: TASK, status: 'completed', video_url: 'https://example.com/d.mp4', error: null }
-    script.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'pending' }), answer(done)])
+    scripted.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'pending' }), answer(done)])
     assert.deepEqual(await pollVideoStatus(TASK, undefined, { interval: 5 }), done)
-    script.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'failed', error: 'The model gave up' })])
+    scripted.set(`GET /video-status/${TASK}`, [answer({ task_id: TASK, status: 'failed', error: 'The model gave up' })])
     await assert.rejects(pollVideoStatus(TASK, undefined, { interval: 5 }), { message: 'The model gave up' })
   })
 })
 
 describe('resume polling after a page refresh', () => {
   test('generateVideo remembers the task while it runs and forgets it when done', async () => {
-    script.set('POST /api/transitions/create-and-generate/', [answer({ task_id: TASK, status: 'pending' }, 202)])
-    script.set(`GET ${STATUS_PATH}`, [answer(processing), answer(success)])
+    scripted.set('POST /api/transitions/create-and-generate/', [answer({ task_id: TASK, status: 'pending' }, 202)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(processing), answer(success)])
     const storage = memoryStorage()
     const stored = []
     const result = await generateVideo({ front_image: 'a', tail_image: 'b' }, () => stored.push(storage.getItem(CURRENT_TASK_KEY)), { storage, interval: 5 })
@@ -170,7 +157,7 @@ describe('resume polling after a page refresh', () => {
   })
 
   test('a stored task is polled to its result, then removed', async () => {
-    script.set(`GET ${STATUS_PATH}`, [answer(processing), answer(success)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(processing), answer(success)])
     const storage = memoryStorage()
     rememberTask(TASK, { storage })
     assert.equal(storage.getItem('currentTaskId'), TASK, 'the key of the spec')
@@ -180,16 +167,16 @@ describe('resume polling after a page refresh', () => {
 
   test('nothing stored: resolves null without a request', async () => {
     assert.equal(await resumePendingTask(undefined, { storage: memoryStorage(), interval: 5 }), null)
-    assert.equal(requests.length, 0)
+    assert.equal(scripted.requests.length, 0)
   })
 
   test('a failed task is forgotten; a timed-out one is kept for the next load', async () => {
-    script.set(`GET ${STATUS_PATH}`, [answer(failure)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(failure)])
     const failed = memoryStorage({ currentTaskId: TASK })
     await assert.rejects(resumePendingTask(undefined, { storage: failed, interval: 5 }), { message: failure.error })
     assert.equal(failed.items.size, 0)
 
-    script.set(`GET ${STATUS_PATH}`, [answer(processing)])
+    scripted.set(`GET ${STATUS_PATH}`, [answer(processing)])
     const running = memoryStorage({ currentTaskId: TASK })
     await assert.rejects(resumePendingTask(undefined, { storage: running, interval: 5, maxAttempts: 2 }), {
       message: 'Task polling timeout - maximum attempts reached'
@@ -201,7 +188,7 @@ describe('resume polling after a page refresh', () => {
     const storage = memoryStorage({ currentTaskId: TASK })
     globalThis.localStorage = storage
     try {
-      script.set(`GET ${STATUS_PATH}`, [answer(success)])
+      scripted.set(`GET ${STATUS_PATH}`, [answer(success)])
       assert.deepEqual(await resumePendingTask(undefined, { interval: 5 }), RESULT)
       assert.equal(storage.items.size, 0)
     } finally {
@@ -212,7 +199,7 @@ describe('resume polling after a page refresh', () => {
 
 describe('uploads and the task list', () => {
   test('uploadImage asks for a presigned PUT, then PUTs the file there without the token', async () => {
-    const base = `http://127.0.0.1:${server.address().port}`
+    const base = scripted.url
     const ticket = {
       upload_url: `${base}/bucket/uploads/dev/1.png?X-Amz-Signature=abc`,
       method: 'PUT',
@@ -220,13 +207,13 @@ describe('uploads and the task list', () => {
       file_url: `${base}/bucket/uploads/dev/1.png?X-Amz-Signature=get`,
       expires_in: 3600
     }
-    script.set('POST /api/uploads/', [answer(ticket)])
-    script.set('PUT /bucket/uploads/dev/1.png', [answer({})])
+    scripted.set('POST /api/uploads/', [answer(ticket)])
+    scripted.set('PUT /bucket/uploads/dev/1.png', [answer({})])
     const file = new File([new Uint8Array([137, 80, 78, 71, 1, 2, 3])], 'front.png', { type: 'image/png' })
     assert.deepEqual(await uploadImage(file), ticket)
-    assert.deepEqual(JSON.parse(requests[0].body), { content_type: 'image/png', content_length: 7, filename: 'front.png' })
-    assert.equal(requests[0].headers.authorization, 'Token vg_test')
-    const put = requests[1]
+    assert.deepEqual(JSON.parse(scripted.requests[0].body), { content_type: 'image/png', content_length: 7, filename: 'front.png' })
+    assert.equal(scripted.requests[0].headers.authorization, 'Token vg_test')
+    const put = scripted.requests[1]
     assert.equal(put.method, 'PUT')
     assert.equal(put.url, '/bucket/uploads/dev/1.png?X-Amz-Signature=abc')
     assert.equal(put.headers['content-type'], 'image/png')
@@ -236,23 +223,23 @@ describe('uploads and the task list', () => {
 
   test('uploadImage: a refused type is the API 422; a refused PUT names its status', async () => {
     const detail = [{ loc: ['body', 'content_type'], msg: "content_type must be 'image/jpeg', 'image/png' or 'image/webp'", type: 'content_type_not_allowed' }]
-    script.set('POST /api/uploads/', [answer({ detail }, 422)])
+    scripted.set('POST /api/uploads/', [answer({ detail }, 422)])
     const gif = new Blob(['GIF89a'], { type: 'image/gif' })
     await assert.rejects(uploadImage(gif), (error) => error.status === 422 && error.detail[0].loc[1] === 'content_type')
-    assert.equal(requests.length, 1, 'nothing is PUT after a refusal')
+    assert.equal(scripted.requests.length, 1, 'nothing is PUT after a refusal')
 
-    const base = `http://127.0.0.1:${server.address().port}`
-    script.set('POST /api/uploads/', [answer({ upload_url: `${base}/put`, method: 'PUT', headers: { 'Content-Type': 'image/jpeg' }, file_url: 'x', expires_in: 1 })])
-    script.set('PUT /put', [answer({}, 403)])
+    const base = scripted.url
+    scripted.set('POST /api/uploads/', [answer({ upload_url: `${base}/put`, method: 'PUT', headers: { 'Content-Type': 'image/jpeg' }, file_url: 'x', expires_in: 1 })])
+    scripted.set('PUT /put', [answer({}, 403)])
     await assert.rejects(uploadImage(new Blob(['x'], { type: 'image/jpeg' })), { message: 'Upload failed with status 403', kind: 'http', status: 403 })
   })
 
   test('listTasks sends only the filters given', async () => {
     const page = { items: [{ ...success, kind: 'transition', created_at: '2024-01-15T10:30:00Z' }], next_cursor: 'c2' }
-    script.set('GET /api/tasks/', [answer(page)])
+    scripted.set('GET /api/tasks/', [answer(page)])
     assert.deepEqual(await listTasks({ limit: 5, cursor: 'c1', state: undefined, kind: '' }), page)
-    assert.equal(requests[0].url, '/api/tasks/?limit=5&cursor=c1')
-    script.set('GET /api/tasks/', [answer({ detail: 'Not Found' }, 404)])
+    assert.equal(scripted.requests[0].url, '/api/tasks/?limit=5&cursor=c1')
+    scripted.set('GET /api/tasks/', [answer({ detail: 'Not Found' }, 404)])
     await assert.rejects(listTasks(), { message: 'Request failed with status 404', status: 404 })
   })
 })
