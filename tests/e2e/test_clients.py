@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -234,7 +235,12 @@ def sdk_controls(twin: RunningTwin) -> Controls:
         sdk.wait_dream(first.task_id, timeout=120, **FAST)
         received = receiver.wait_for(2, timeout=60)
         events = [verify_webhook(r.body, r.headers, secret) for r in received]
-        webhook = sdk.task_status(first.task_id).webhook
+        # (the delivery is recorded once the deliver function has read the answer: after the receiver sent it)
+        deadline = time.monotonic() + 20
+        while (webhook := sdk.task_status(first.task_id).webhook) is None or webhook.state != "delivered":
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         with pytest.raises(ConflictError) as conflict:
             sdk.cancel(first.task_id)  # it has finished
         running = sdk.generate_dream("a slow snail", "Animated")

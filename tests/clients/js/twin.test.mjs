@@ -106,7 +106,12 @@ describe('against the twin', { concurrency: true }, () => {
     assert.equal(event.type, 'task.succeeded')
     assert.equal(event.data.task_id, taskId)
     assert.equal(event.data.kind, 'dream')
-    const status = await checkTaskStatus(taskId)
+    // The delivery is recorded once the deliver function has read the answer: after the receiver sent it
+    let status = await checkTaskStatus(taskId)
+    for (let tries = 0; status.webhook.state !== 'delivered' && tries < 100; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      status = await checkTaskStatus(taskId)
+    }
     assert.equal(status.webhook.state, 'delivered')
     assert.deepEqual(status.webhook.last_attempts.map((a) => a.status_code), [500, 204])
     await assert.rejects(verifyWebhook('{"tampered":true}', received[1].headers, secret), (error) => error.kind === 'webhook')
