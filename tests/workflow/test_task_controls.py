@@ -6,7 +6,6 @@ their window, and shown on the task."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +17,9 @@ from service.adapters.media import MediaStore
 from service.adapters.owners_table import OwnersTable
 from service.adapters.tasks_table import TasksTable
 from tests.receiver import Receiver
-from tests.support import NAMES, Stack, transition_body
-from tests.workflow.test_workflow import CREATE, TRANSITION_MODEL, finish, status_path
+from tests.support import NAMES, Stack
+from tests.workflow.test_no_orphans import submit, wait_until_predictions
+from tests.workflow.test_workflow import TRANSITION_MODEL, finish, status_path
 
 pytestmark = pytest.mark.workflow
 
@@ -32,24 +32,6 @@ FAST_RETRIES = {
 }
 
 
-def submit(stack: Stack, token: str, images: str, **overrides: Any) -> str:
-    body = transition_body(front_image=f"{images}/front.jpg", tail_image=f"{images}/tail.jpg", **overrides)
-    reply = stack.call("POST", CREATE, token=token, json_body=body)
-    assert reply.status == 202, reply.body
-    return str(reply.body["task_id"])
-
-
-def wait_predictions(arn: str, count: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    table = TasksTable(NAMES.table("tasks"))
-    while time.monotonic() < deadline:
-        task = table.get(arn.rsplit(":", 1)[1])
-        if task is not None and len(task.predictions) >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError("predictions not recorded")
-
-
 def test_a_cancel_stops_the_execution_and_its_predictions_end_canceled_at_replicate(
     live: Callable[..., Stack], image_base_url: str, emulator: ReplicateEmulator
 ) -> None:
@@ -58,7 +40,7 @@ def test_a_cancel_stops_the_execution_and_its_predictions_end_canceled_at_replic
     stack = live()
     token = stack.token()
     arn = submit(stack, token, image_base_url, enable_music=True)
-    wait_predictions(arn, 2)
+    wait_until_predictions(arn, 2)
     assert {p["status"] for p in emulator.predictions()} <= {"starting", "processing"}
     # When its owner cancels it
     reply = stack.call("POST", f"/api/tasks/{arn}/cancel/", token=token)
@@ -83,7 +65,7 @@ def test_deleting_a_running_task_still_cancels_its_predictions_at_replicate(
     token = stack.token()
     with Receiver() as receiver:
         arn = submit(stack, token, image_base_url, enable_music=True, webhook_url=receiver.url)
-        wait_predictions(arn, 2)
+        wait_until_predictions(arn, 2)
         assert {p["status"] for p in emulator.predictions()} <= {"starting", "processing"}
         # When its owner deletes it
         assert stack.call("DELETE", f"/api/tasks/{arn}/", token=token).status == 204
