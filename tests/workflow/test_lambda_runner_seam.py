@@ -110,3 +110,21 @@ def test_the_twin_s_moto_speed_ups_answer_exactly_as_moto_does() -> None:
     assert after == before and before[0] == item and before[1] == blob and before[2] is None
     assert hasattr(responses.method_names_from_class, "cache_info")
     assert responses.method_names_from_class(DynamoHandler) == methods and "get_item" in methods
+
+
+def test_moto_still_ends_an_execution_where_the_twin_s_event_source_listens() -> None:
+    """twin.execution_events wraps moto's ``BaseExecutionWorkerCommunication.terminated`` (called once
+    when an execution's program ends) and reads the execution's state machine and ARN from it."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    from twin import execution_events
+
+    execution_events.install()
+    execution_events.install()  # once only: a second install does not wrap the wrapper
+    wrapper = BaseExecutionWorkerCommunication.terminated
+    assert getattr(wrapper, "_videogen_announces", False)
+    moto_own = wrapper.__wrapped__  # type: ignore[attr-defined]
+    assert moto_own.__module__ == "moto.stepfunctions.parser.backend.execution"
+    assert not getattr(moto_own, "_videogen_announces", False)
+    assert list(inspect.signature(moto_own).parameters) == ["self"]
+    assert {"state_machine", "exec_arn"} <= set(inspect.get_annotations(Execution))

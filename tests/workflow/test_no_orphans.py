@@ -216,13 +216,50 @@ def test_the_twins_event_source_delivers_without_being_asked(
     token = stack.token()
     arn = submit(stack, token, image_base_url, enable_music=False)
     wait_until_predictions(arn, 1)
-    stack.deployment.execution_events.start(interval_s=0.2)
+    # Told by moto that the execution ended, not looking for it: a round every 10 minutes would
+    # never come within this test's 30 s
+    stack.deployment.execution_events.start(interval_s=600)
     stack.deployment.stop_execution(arn)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and record(arn).state is not TaskState.FAILURE:
         time.sleep(0.2)
     assert record(arn).error == "Video generation was stopped before it finished"
     assert statuses(emulator) == {TRANSITION_MODEL: "canceled"} and in_flight() == 0
+
+
+class CallsTo:
+    """A client that records which of its operations were called."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.calls = client, list[str]()
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.client, name)
+
+
+def test_the_event_source_never_lists_executions(
+    live: Callable[..., Stack],
+    image_base_url: str,
+    emulator: ReplicateEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Listing every ended execution each round took most of the twin's moto CPU after a few hundred
+    # tasks (docs/performance.md): a round costs one DescribeExecution per execution that ended
+    emulator.faults.fail = {TRANSITION_MODEL: "Invalid image format"}
+    stack = live()
+    events = stack.deployment.execution_events
+    counting = CallsTo(events.sfn)
+    monkeypatch.setattr(events, "sfn", counting)
+    token = stack.token()
+    arns = [submit(stack, token, image_base_url, enable_music=False) for _ in range(3)]
+    for arn in arns:
+        finish(stack, token, arn)
+    delivered = events.deliver()
+    assert sorted(e["detail"]["executionArn"] for e in delivered) == sorted(arns)
+    assert {e["detail"]["status"] for e in delivered} == {"FAILED"}
+    assert counting.calls == ["describe_execution"] * 3  # no ListExecutions: one describe each
+    assert events.deliver() == [] and len(counting.calls) == 3  # nothing left: no call at all
 
 
 def test_an_execution_that_hits_its_timeout_is_cleaned_up(
