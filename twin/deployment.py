@@ -146,6 +146,8 @@ class LocalDeployment:
     _runtime: lambda_runner.Runtime | None = None
     _events: ExecutionEvents | None = None
     _consumers: QueueConsumers | None = None
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def names(self) -> ResourceNames:
@@ -153,18 +155,23 @@ class LocalDeployment:
 
     # -- AWS clients ---------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        """A client of this deployment's AWS (moto's server, or moto in this process)."""
+        """A client of this deployment's AWS (moto's server, or moto in this process), made once per
+        service: a new session loads botocore's endpoint data (~1 MB of JSON), which for each of
+        the twin's execution events cost more than the event itself."""
         if self.aws_endpoint is None:
             from service.adapters import aws
 
             return aws.client(service)
-        return boto3.session.Session().client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.aws_endpoint,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        with self._clients_lock:  # a boto3 client is thread-safe; making one is not
+            if service not in self._clients:
+                self._clients[service] = boto3.session.Session().client(  # type: ignore[call-overload]
+                    service,
+                    endpoint_url=self.aws_endpoint,
+                    region_name=REGION,
+                    aws_access_key_id="local",
+                    aws_secret_access_key="local",
+                )
+            return self._clients[service]
 
     # -- the functions' configuration ----------------------------------------------------------------
     def values(self) -> dict[str, str]:
