@@ -154,10 +154,14 @@ class ExecutionEvents:
         with _sources_lock:
             _sources.append(weakref.ref(self))
 
-    @property
-    def statuses(self) -> set[str]:
-        queued = {s for spec in self.queue_targets for s in spec.execution_events} if self.enqueue else set()
-        return {status for spec in self.targets for status in spec.execution_events} | queued
+    def _subscribed(self, status: str) -> dict[str, FunctionSpec | QueueSpec]:
+        """Key in ``_done`` → each function and queue whose rule matches ``status``."""
+        found: dict[str, FunctionSpec | QueueSpec] = {
+            spec.name: spec for spec in self.targets if status in spec.execution_events
+        }
+        if self.enqueue is not None:
+            found |= {f"queue:{q.name}": q for q in self.queue_targets if status in q.execution_events}
+        return found
 
     def _announce(self, execution_arn: str) -> None:
         with self._announced_lock:
@@ -183,9 +187,7 @@ class ExecutionEvents:
                 status = described["status"]
                 if status == "RUNNING":
                     continue  # announced while moto records its end: the next round (woken) has it
-                targets = [spec.name for spec in self.targets if status in spec.execution_events]
-                if self.enqueue is not None:
-                    targets += [f"queue:{q.name}" for q in self.queue_targets if status in q.execution_events]
+                targets = self._subscribed(status)
                 due = [
                     name
                     for name in targets
@@ -199,31 +201,28 @@ class ExecutionEvents:
                     continue  # its failed targets wait for their retry
                 event = status_change_event(described, region=self.region, account=account)
                 for name in due:
-                    self._deliver_one(arn, status, name, event)
+                    self._deliver_one((arn, status, name), targets[name], event)
                 if all((arn, status, name) in self._done for name in targets):
                     del self._pending[arn]
                     delivered.append(event)
             return delivered
 
-    def _deliver_one(self, arn: str, status: str, target: str, event: dict[str, Any]) -> None:
-        key = (arn, status, target)
-        if target.startswith("queue:"):  # EventBridge's SQS target: sent, or retried in a later round
+    def _deliver_one(
+        self, key: tuple[str, str, str], target: FunctionSpec | QueueSpec, event: dict[str, Any]
+    ) -> None:
+        if isinstance(target, QueueSpec):  # EventBridge's SQS target: sent, or retried in a later round
             assert self.enqueue is not None
-            queue = next(q for q in self.queue_targets if f"queue:{q.name}" == target)
             try:
-                self.enqueue(queue, event)
+                self.enqueue(target, event)
             except Exception:
                 self._retry_at[key] = time.monotonic() + self.retry_after_s
                 return
-            self._done.add(key)
-            return
-        spec = next(s for s in self.targets if s.name == target)
-        if self.invoke(spec, event):
+        elif self.invoke(target, event):  # a function: retried, then kept as a dead letter
             self._failures[key] = self._failures.get(key, 0) + 1
             if self._failures[key] < self.attempts:
                 self._retry_at[key] = time.monotonic() + self.retry_after_s
                 return
-            self.dead_letters.append({"function": spec.name, "event": event})
+            self.dead_letters.append({"function": target.name, "event": event})
         self._done.add(key)
 
     # -- the twin: a thread that delivers as executions end ------------------------------------------
